@@ -1,0 +1,26 @@
+"""sinedon: the Leginon, project and Appion databases as Django models.
+
+Call :func:`setup` once per process (again to switch project), then use the
+dict API::
+
+    import sinedon
+    sinedon.setup(projectid=12)
+    image = sinedon.get("AcquisitionImageData", {"filename": name})
+    sinedon.set("ApPathData", {"path": "/data/appion/run1"})
+"""
+
+from sinedon.api import (atomic, count, delete, filter, get, ids, insert, max_id, model_for,
+                         newest, rows_by_ids, set, table_exists, update)
+from sinedon.config import (ALIASES, APPION, LEGINON, PROJECT, SinedonConfig, embedded_config,
+                            load_config, read_config_file)
+from sinedon.connection import close_all, close_connection, current_config, setup
+from sinedon.errors import (ConfigError, DatabaseUnreachable, MissingTable, NotSetUp,
+                            SinedonError)
+
+__all__ = [
+    "ALIASES", "APPION", "LEGINON", "PROJECT", "ConfigError", "DatabaseUnreachable",
+    "MissingTable", "NotSetUp", "SinedonConfig", "SinedonError", "atomic", "close_all",
+    "close_connection", "count", "current_config", "delete", "embedded_config", "filter",
+    "get", "ids", "insert", "load_config", "max_id", "model_for", "newest", "read_config_file",
+    "rows_by_ids", "set", "setup", "table_exists", "update",
+]

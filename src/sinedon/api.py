@@ -1,0 +1,273 @@
+"""Dict-based access to the models: ``get``, ``filter``, ``set``, ``update`` and bulk reads.
+
+Rows go in and come out as plain dicts keyed by the Python field names of
+:mod:`sinedon.columns` (``session``, ``dimension_x``, ``use_frames``; ``id`` is
+``DEF_id``).  Leginon column names (``REF|SessionData|session``) are accepted as
+keys too.  Every call translates database failures into one-line
+:class:`~sinedon.errors.SinedonError` messages and retries once after a lost
+connection, so a long-running controller survives a database restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sinedon import connection
+from sinedon.errors import DatabaseUnreachable, MissingTable, SinedonError
+
+#: MySQL error codes meaning "the connection is gone, reconnect and try again".
+_CONNECTION_LOST = {2006, 2013, 2055, 4031, 1927}
+_CANNOT_CONNECT = {2002, 2003, 2005, 1045, 1044}
+_UNKNOWN_DATABASE = 1049
+_NO_SUCH_TABLE = 1146
+_IN_CHUNK = 500
+
+
+def model_for(model: Any):
+    """A model class from itself or its table name (``"AcquisitionImageData"``)."""
+    from django.apps import apps
+    if isinstance(model, str):
+        for app_label in ("leginondata", "projectdata", "appiondata"):
+            try:
+                return apps.get_model(app_label, model)
+            except LookupError:
+                continue
+        raise SinedonError(f"no table named {model!r} in the sinedon models")
+    return model
+
+
+def _alias(model) -> str:
+    return model._meta.app_label
+
+
+def _field_names(model) -> dict[str, str]:
+    """Map both Python names and column names to the Python field name."""
+    names: dict[str, str] = {}
+    for field in model._meta.concrete_fields:
+        names[field.name] = field.name
+        names[field.column] = field.name
+    names["pk"] = "id"
+    return names
+
+
+def _normalise(model, values: dict[str, Any] | None) -> dict[str, Any]:
+    if not values:
+        return {}
+    names = _field_names(model)
+    normalised = {}
+    for key, value in values.items():
+        base, _, lookup = key.partition("__")
+        if base not in names:
+            raise SinedonError(f"{model._meta.db_table} has no column {base!r}")
+        normalised[names[base] + (f"__{lookup}" if lookup else "")] = value
+    return normalised
+
+
+def _lookups(where: dict[str, Any]) -> dict[str, Any]:
+    """``None`` values mean ``IS NULL``."""
+    return {(f"{key}__isnull" if value is None and "__" not in key else key):
+            (True if value is None and "__" not in key else value)
+            for key, value in where.items()}
+
+
+def _error_code(error: BaseException) -> int | None:
+    args = getattr(error, "args", ())
+    cause = error.__cause__ or error
+    for candidate in (cause, error):
+        args = getattr(candidate, "args", ())
+        if args and isinstance(args[0], int):
+            return args[0]
+    return None
+
+
+def _translate(error: Exception, alias: str, table: str | None) -> SinedonError:
+    where = connection.location(alias).describe()
+    code = _error_code(error)
+    cause = error.__cause__ or error
+    cause_args = getattr(cause, "args", ())
+    message = str(cause_args[-1]) if len(cause_args) > 1 else str(cause)
+    if code in _CANNOT_CONNECT or code in _CONNECTION_LOST:
+        return DatabaseUnreachable(
+            f"cannot reach {where}: {message.splitlines()[0]}; check that the server is "
+            "running and that host, port, user and passwd in sinedon.cfg are right")
+    if code == _UNKNOWN_DATABASE:
+        return DatabaseUnreachable(
+            f"{where} does not exist; create it with 'appion db init' or ask your "
+            "database administrator")
+    if code == _NO_SUCH_TABLE or "no such table" in message:
+        return MissingTable(
+            f"table {table or '?'} is missing in {where}; create the tables with "
+            f"'appion db init --database {alias.removesuffix('data')}'")
+    if "unable to open database file" in message:
+        return DatabaseUnreachable(f"cannot open {where}: {message}; check the folder "
+                                   "exists and is writable (APPION_HOME)")
+    return SinedonError(f"{where}: {message.splitlines()[0] if message else error!r}")
+
+
+def _is_connection_lost(error: Exception) -> bool:
+    return _error_code(error) in _CONNECTION_LOST or "gone away" in str(error)
+
+
+@contextlib.contextmanager
+def translated_errors(alias: str, table: str | None = None) -> Iterator[None]:
+    """Turn database exceptions into one-line :class:`SinedonError`."""
+    from django.db import DatabaseError, InterfaceError
+    try:
+        yield
+    except SinedonError:
+        raise
+    except (DatabaseError, InterfaceError) as error:
+        raise _translate(error, alias, table) from None
+
+
+def _run(model, operation, *, retry: bool = True):
+    """Run ``operation()`` against ``model``'s database; reconnect once if the link dropped."""
+    from django.db import DatabaseError, InterfaceError, connections
+    alias = _alias(model)
+    table = model._meta.db_table
+    with translated_errors(alias, table):
+        try:
+            return operation()
+        except (DatabaseError, InterfaceError) as error:
+            in_transaction = not connections[alias].get_autocommit()
+            if not retry or in_transaction or not _is_connection_lost(error):
+                raise
+            connection.close_connection(alias)
+            time.sleep(0.2)
+            return operation()
+
+
+def get(model, where: dict[str, Any] | None = None, **kwargs) -> dict[str, Any] | None:
+    """The newest row (highest ``DEF_id``) matching ``where``, or ``None``."""
+    rows = filter(model, {**(where or {}), **kwargs}, order_by="-id", limit=1)
+    return rows[0] if rows else None
+
+
+def filter(model, where: dict[str, Any] | None = None, *, order_by: str | Iterable[str] = "id",
+           limit: int | None = None, fields: Iterable[str] | None = None
+           ) -> list[dict[str, Any]]:
+    """Rows matching ``where`` (Django lookups such as ``id__gt`` allowed), as dicts."""
+    model = model_for(model)
+    lookups = _lookups(_normalise(model, where))
+    ordering = [order_by] if isinstance(order_by, str) else list(order_by)
+    columns = list(_normalise(model, dict.fromkeys(fields or ())))
+
+    def operation():
+        query = model.objects.filter(**lookups).order_by(*ordering)
+        if limit is not None:
+            query = query[:limit]
+        return list(query.values(*columns))
+
+    return _run(model, operation)
+
+
+def count(model, where: dict[str, Any] | None = None) -> int:
+    model = model_for(model)
+    lookups = _lookups(_normalise(model, where))
+    return _run(model, lambda: model.objects.filter(**lookups).count())
+
+
+def insert(model, values: dict[str, Any]) -> int:
+    """Insert one row unconditionally; return its ``DEF_id``."""
+    model = model_for(model)
+    data = _normalise(model, values)
+    return _run(model, lambda: model.objects.create(**data).pk, retry=False)
+
+
+def set(model, values: dict[str, Any]) -> int:  # noqa: A001 - the classic sinedon name
+    """Insert ``values`` unless an identical row exists; return the row's ``DEF_id``.
+
+    Identical means equal in every given column (``DEF_timestamp`` aside), as the
+    classic sinedon ``insert(force=False)`` does.
+    """
+    from django.db import transaction
+    model = model_for(model)
+    data = _normalise(model, values)
+    data.pop("def_timestamp", None)
+    alias = _alias(model)
+
+    def operation():
+        with transaction.atomic(using=alias):
+            existing = (model.objects.filter(**_lookups(data)).order_by("id")
+                        .values_list("id", flat=True).first())
+            if existing is not None:
+                return existing
+            return model.objects.create(**data).pk
+
+    return _run(model, operation, retry=False)
+
+
+def update(model, row_id: int, values: dict[str, Any]) -> int:
+    """Change columns of row ``row_id``; return the number of rows changed (0 or 1)."""
+    model = model_for(model)
+    data = _normalise(model, values)
+    return _run(model, lambda: model.objects.filter(pk=row_id).update(**data), retry=False)
+
+
+def delete(model, where: dict[str, Any]) -> int:
+    """Delete the rows matching ``where`` (never everything: ``where`` must be given)."""
+    if not where:
+        raise SinedonError("refusing to delete every row: give a condition")
+    model = model_for(model)
+    lookups = _lookups(_normalise(model, where))
+    return _run(model, lambda: model.objects.filter(**lookups).delete()[0], retry=False)
+
+
+def ids(model, where: dict[str, Any] | None = None, *, after_id: int = 0,
+        limit: int | None = None, newest_first: bool = False) -> list[int]:
+    """Only the ids of matching rows with ``DEF_id > after_id``, ascending (or newest first)."""
+    model = model_for(model)
+    lookups = _lookups(_normalise(model, where))
+    if after_id:
+        lookups["id__gt"] = after_id
+
+    def operation():
+        query = (model.objects.filter(**lookups).order_by("-id" if newest_first else "id")
+                 .values_list("id", flat=True))
+        return list(query[:limit] if limit is not None else query)
+
+    return _run(model, operation)
+
+
+def rows_by_ids(model, row_ids: Iterable[int], fields: Iterable[str] | None = None
+                ) -> dict[int, dict[str, Any]]:
+    """Rows for a list of ids, in chunked ``IN`` queries, keyed by id."""
+    model = model_for(model)
+    wanted = sorted(dict.fromkeys(int(row_id) for row_id in row_ids))
+    columns = list(_normalise(model, dict.fromkeys(fields or ())))
+    if columns and "id" not in columns:
+        columns.append("id")
+    rows: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start:start + _IN_CHUNK]
+        found = _run(model, lambda chunk=chunk: list(
+            model.objects.filter(id__in=chunk).values(*columns)))
+        rows.update((row["id"], row) for row in found)
+    return rows
+
+
+def newest(model, where: dict[str, Any] | None = None, limit: int = 1
+           ) -> list[dict[str, Any]]:
+    """The ``limit`` newest matching rows, newest first."""
+    return filter(model, where, order_by="-id", limit=limit)
+
+
+def max_id(model, where: dict[str, Any] | None = None) -> int:
+    """The highest ``DEF_id`` matching ``where`` (0 for none)."""
+    found = ids(model, where, limit=1, newest_first=True)
+    return found[0] if found else 0
+
+
+def atomic(alias: str):
+    """A transaction on one database alias (``leginondata``, ``appiondata`` …)."""
+    from django.db import transaction
+    return transaction.atomic(using=alias)
+
+
+def table_exists(alias: str, table: str) -> bool:
+    from django.db import connections
+    with translated_errors(alias, table):
+        return table in connections[alias].introspection.table_names()

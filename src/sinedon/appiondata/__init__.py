@@ -1,0 +1,1 @@
+"""A project's Appion database (``ap<projectid>``): runs, jobs and results."""

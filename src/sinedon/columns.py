@@ -1,0 +1,119 @@
+"""Declare Leginon-style tables as data and build Django models from them.
+
+Leginon's MySQL columns encode their kind in the name: ``REF|SessionData|session``
+(a reference, an integer id), ``SUBD|dimension|x`` (one member of a sub-dictionary),
+``SEQ|use frames`` (a Python sequence stored as its ``repr``), ``MRC|image`` (the
+name of an MRC file).  The Python name of each field is Leginon's own data key with
+spaces turned into underscores: ``session``, ``dimension_x``, ``use_frames``,
+``image``.  ``DEF_id`` is the primary key ``id`` and ``DEF_timestamp`` is
+``def_timestamp``.
+
+References are plain integer columns, as in Leginon (no foreign-key constraints,
+and references across databases are possible).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its MySQL name, its Python name and the Django field that stores it."""
+
+    db_name: str
+    field_class: type[models.Field]
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return python_name(self.db_name)
+
+    def make_field(self) -> models.Field:
+        return self.field_class(db_column=self.db_name, null=True, blank=True,
+                                **dict(self.options))
+
+
+def python_name(db_name: str) -> str:
+    """Leginon's data key for a column: ``REF|SessionData|session`` -> ``session``."""
+    parts = db_name.split("|")
+    kind = parts[0]
+    if kind == "REF":
+        key = parts[-1]
+    elif kind == "SUBD":
+        key = "_".join(parts[1:])
+    elif kind in ("SEQ", "MRC", "ARRAY", "PICKLE", "DICT"):
+        key = "_".join(parts[1:])
+    else:
+        key = db_name
+    return re.sub(r"[^0-9a-zA-Z]+", "_", key).strip("_")
+
+
+def ref(table: str, key: str, database: str | None = None) -> Column:
+    """``REF|Table|key``, or ``REF|database|Table|key`` across databases."""
+    db_name = f"REF|{database}|{table}|{key}" if database else f"REF|{table}|{key}"
+    return Column(db_name, models.BigIntegerField, (("db_index", True),))
+
+
+def subd(key: str, members: str = "xy", kind: str = "float") -> list[Column]:
+    """``SUBD|key|x``, ``SUBD|key|y`` … (``kind`` is ``float`` or ``int``)."""
+    field_class = models.FloatField if kind == "float" else models.BigIntegerField
+    return [Column(f"SUBD|{key}|{member}", field_class) for member in members]
+
+
+def seq(key: str) -> Column:
+    """``SEQ|key``: a sequence stored as its Python ``repr``."""
+    return Column(f"SEQ|{key}", models.TextField)
+
+
+def mrc(key: str = "image") -> Column:
+    """``MRC|key``: the file name of an MRC image."""
+    return Column(f"MRC|{key}", models.TextField)
+
+
+def text(name: str) -> Column:
+    return Column(name, models.TextField)
+
+
+def integer(name: str) -> Column:
+    return Column(name, models.BigIntegerField)
+
+
+def real(name: str) -> Column:
+    return Column(name, models.FloatField)
+
+
+def boolean(name: str) -> Column:
+    return Column(name, models.BooleanField)
+
+
+def _flatten(specs) -> list[Column]:
+    columns: list[Column] = []
+    for spec in specs:
+        columns.extend(spec if isinstance(spec, list) else [spec])
+    return columns
+
+
+def define_table(app_label: str, table: str, specs, module: str) -> type[models.Model]:
+    """Build the Django model of ``table`` with ``DEF_id``, ``DEF_timestamp`` and ``specs``."""
+    columns = _flatten(specs)
+    names = [column.name for column in columns]
+    duplicates = {name for name in names if names.count(name) > 1}
+    if duplicates:
+        raise ValueError(f"{table}: two columns map to the Python name(s) {sorted(duplicates)}")
+    attributes: dict[str, Any] = {
+        "__module__": module,
+        "id": models.BigAutoField(primary_key=True, db_column="DEF_id"),
+        "def_timestamp": models.DateTimeField(db_column="DEF_timestamp",
+                                              default=datetime.datetime.now),
+        "Meta": type("Meta", (), {"db_table": table, "app_label": app_label,
+                                  "managed": True}),
+    }
+    for column in columns:
+        attributes[column.name] = column.make_field()
+    return type(table, (models.Model,), attributes)

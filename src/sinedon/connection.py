@@ -1,0 +1,155 @@
+"""Configure Django for the Leginon, project and Appion databases, in any process.
+
+``setup()`` may be called again (another project, another configuration): the
+database aliases are re-pointed and their old connections closed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+
+from sinedon.config import (ALIASES, APPION, PROJECT, DatabaseLocation, SinedonConfig,
+                            load_config)
+
+log = logging.getLogger(__name__)
+
+INSTALLED_APPS = ["sinedon.leginondata", "sinedon.projectdata", "sinedon.appiondata"]
+SQLITE_BUSY_TIMEOUT_S = 30
+
+_lock = threading.RLock()
+_state: dict[str, object] = {"config": None, "projectid": None}
+
+
+def _sqlite_options() -> dict:
+    options = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    import django
+    if django.VERSION >= (5, 1):
+        # take the write lock at BEGIN: a read-then-write transaction then waits for
+        # the busy timeout instead of failing at once while another process writes
+        options["transaction_mode"] = "IMMEDIATE"
+    return options
+
+
+def _django_database(location: DatabaseLocation) -> dict:
+    if location.engine == "sqlite":
+        location.sqlite_dir.mkdir(parents=True, exist_ok=True)
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(location.sqlite_path),
+                "OPTIONS": _sqlite_options(), "TEST": {"NAME": None}}
+    return {"ENGINE": "django.db.backends.mysql", "NAME": location.name,
+            "HOST": location.host, "PORT": str(location.port), "USER": location.user,
+            "PASSWORD": location.password,
+            "OPTIONS": {"charset": "utf8mb4", "connect_timeout": 5}}
+
+
+def _databases(config: SinedonConfig) -> dict[str, dict]:
+    databases = {alias: _django_database(config.databases[alias]) for alias in ALIASES}
+    databases["default"] = {}
+    return databases
+
+
+def _on_sqlite_connect(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+
+
+def _configure_django(databases: dict[str, dict]) -> None:
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        try:
+            import pymysql
+            pymysql.install_as_MySQLdb()
+        except ImportError:  # mysqlclient may be installed instead
+            pass
+        settings.configure(
+            DATABASES=copy.deepcopy(databases), INSTALLED_APPS=INSTALLED_APPS,
+            DATABASE_ROUTERS=["sinedon.router.DatabaseRouter"], USE_TZ=False,
+            DEFAULT_AUTO_FIELD="django.db.models.BigAutoField")
+        django.setup()
+        _state["databases"] = databases
+        from django.db.backends.signals import connection_created
+        connection_created.connect(_on_sqlite_connect, dispatch_uid="sinedon-sqlite-pragmas")
+        return
+    from django.db import connections
+    previous = _state.get("databases") or {}
+    for alias, database in databases.items():
+        if alias == "default" or previous.get(alias) == database:
+            continue
+        close_connection(alias)
+        completed = connections.configure_settings({"default": {}, alias: dict(database)})
+        connections.settings[alias] = completed[alias]
+        settings.DATABASES[alias] = completed[alias]
+    _state["databases"] = databases
+
+
+def close_connection(alias: str) -> None:
+    """Close this thread's connection to ``alias``; the next query reconnects."""
+    from django.db import connections
+    try:
+        connections[alias].close()
+    except Exception:  # a broken connection may fail to close; drop it anyway
+        pass
+    try:
+        del connections[alias]
+    except (AttributeError, KeyError):
+        pass
+
+
+def close_all() -> None:
+    for alias in ALIASES:
+        close_connection(alias)
+
+
+def resolve_appion_database(config: SinedonConfig, projectid: int) -> str:
+    """The project's Appion database: ``processingdb.appiondb``, else ``ap<projectid>``."""
+    from sinedon import api
+    row = None
+    try:
+        if api.table_exists(PROJECT, "processingdb"):
+            row = api.get("processingdb", {"project": projectid})
+    except Exception as error:  # an unreachable project database is reported by callers
+        log.debug("no processingdb lookup for project %s: %s", projectid, error)
+    if row and row.get("appiondb"):
+        return row["appiondb"]
+    return f"ap{projectid}"
+
+
+def setup(projectid: int | None = None,
+          config: SinedonConfig | str | None = None) -> SinedonConfig:
+    """Point the ``leginondata``, ``projectdata`` and ``appiondata`` aliases at the databases.
+
+    ``projectid`` selects the project's Appion database as classic Appion does.
+    Returns the configuration in force.
+    """
+    with _lock:
+        resolved = load_config(config)
+        _configure_django(_databases(resolved))
+        if projectid is not None:
+            name = resolve_appion_database(resolved, int(projectid))
+            resolved = resolved.with_appion_database(name)
+            _configure_django(_databases(resolved))
+        _state["config"] = resolved
+        _state["projectid"] = projectid
+        return resolved
+
+
+def current_config() -> SinedonConfig:
+    from sinedon.errors import NotSetUp
+    config = _state["config"]
+    if config is None:
+        raise NotSetUp("the databases are not configured; call sinedon.setup() first")
+    return config
+
+
+def location(alias: str) -> DatabaseLocation:
+    return current_config().databases[alias]
+
+
+def appion_location() -> DatabaseLocation:
+    return location(APPION)

@@ -1,0 +1,1 @@
+"""The Leginon database (``leginondb``): sessions, presets, instruments and images."""

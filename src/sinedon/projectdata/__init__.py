@@ -1,0 +1,1 @@
+"""The project database (``projectdb``): projects, their sessions and Appion databases."""

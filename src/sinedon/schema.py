@@ -1,0 +1,112 @@
+"""Create missing tables and report missing columns, never altering what exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sinedon import connection
+from sinedon.api import translated_errors
+from sinedon.config import DatabaseLocation
+
+
+def models_of(alias: str) -> list:
+    from django.apps import apps
+    return list(apps.get_app_config(alias).get_models())
+
+
+@dataclass(frozen=True)
+class InitReport:
+    alias: str
+    location: str
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+
+
+def _server_connection(location: DatabaseLocation):
+    import pymysql
+    try:
+        return pymysql.connect(host=location.host, port=location.port, user=location.user,
+                               password=location.password, connect_timeout=5)
+    except pymysql.err.OperationalError as error:
+        from sinedon.errors import DatabaseUnreachable
+        raise DatabaseUnreachable(
+            f"cannot reach the MySQL server at {location.host}:{location.port}: "
+            f"{error.args[-1]}; check that it is running and the credentials in sinedon.cfg"
+        ) from None
+
+
+def database_exists(location: DatabaseLocation) -> bool:
+    """Whether the database (MySQL schema or SQLite file) exists, without creating it."""
+    if location.engine != "mysql":
+        return location.sqlite_path.exists()
+    server = _server_connection(location)
+    try:
+        with server.cursor() as cursor:
+            return bool(cursor.execute(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                (location.name,)))
+    finally:
+        server.close()
+
+
+def ensure_database_exists(location: DatabaseLocation) -> bool:
+    """Create a MySQL/MariaDB database if it is missing; return whether it was created."""
+    if location.engine != "mysql":
+        return False
+    server = _server_connection(location)
+    try:
+        with server.cursor() as cursor:
+            created = cursor.execute(
+                f"CREATE DATABASE IF NOT EXISTS `{location.name}` "
+                "CHARACTER SET utf8mb4")
+        return bool(created)
+    finally:
+        server.close()
+
+
+def existing_tables(alias: str) -> set[str]:
+    from django.db import connections
+    with translated_errors(alias):
+        return set(connections[alias].introspection.table_names())
+
+
+def init_database(alias: str) -> InitReport:
+    """Create every table of ``alias`` that does not exist yet (idempotent)."""
+    from django.db import connections
+    location = connection.location(alias)
+    ensure_database_exists(location)
+    present = existing_tables(alias)
+    created, existing = [], []
+    with translated_errors(alias):
+        with connections[alias].schema_editor() as editor:
+            for model in models_of(alias):
+                table = model._meta.db_table
+                if table in present:
+                    existing.append(table)
+                    continue
+                editor.create_model(model)
+                created.append(table)
+    return InitReport(alias, location.describe(), tuple(created), tuple(existing))
+
+
+def check_database(alias: str) -> list[str]:
+    """Expected tables (``Table``) and columns (``Table.column``) the database lacks."""
+    from django.db import connections
+    if not database_exists(connection.location(alias)):
+        return [table._meta.db_table for table in models_of(alias)]
+    present = existing_tables(alias)
+    missing: list[str] = []
+    with translated_errors(alias):
+        with connections[alias].cursor() as cursor:
+            introspection = connections[alias].introspection
+            for model in models_of(alias):
+                table = model._meta.db_table
+                if table not in present:
+                    missing.append(table)
+                    continue
+                columns = {column.name for column in
+                           introspection.get_table_description(cursor, table)}
+                missing.extend(f"{table}.{field.column}"
+                               for field in model._meta.concrete_fields
+                               if field.column not in columns)
+    return missing

@@ -1,0 +1,43 @@
+import datetime
+import re
+
+import appion
+
+VERSION_PATTERN = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})(?:\.(\d{2}))?([ab])?$")
+
+
+def test_version_follows_the_date_scheme():
+    match = VERSION_PATTERN.match(appion.__version__)
+    assert match, f"{appion.__version__!r} is not YYYY.MM.DD[.HH][a|b]"
+    year, month, day, hour, _ = match.groups()
+    datetime.date(int(year), int(month), int(day))  # a real calendar date
+    assert hour is None or 0 <= int(hour) <= 23
+
+
+def test_appion_version_prints_it(cli):
+    result = cli(["appion", "--version"])
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"appion {appion.__version__}"
+
+
+def test_installed_metadata_matches():
+    from importlib.metadata import version
+    assert version("appion") == appion.__version__
+
+
+
+def test_a_closed_pipe_ends_quietly(capsys, monkeypatch):
+    """``appion ... | head`` closes stdout early: exit 141 (SIGPIPE), no traceback."""
+    import os
+
+    from appion.base.cli.entry import run_entry_point
+
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr("sys.stdout", os.fdopen(os.dup(write_end), "w"))
+    os.close(read_end)  # the reader went away
+
+    def main(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert run_entry_point("appion", main, []) == 141
+    os.close(write_end)
