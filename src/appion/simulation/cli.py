@@ -1,0 +1,125 @@
+"""``appion simulate``: write a Leginon-like session, at once or live.
+
+Live mode (``--interval S``) adds one exposure every ``S`` seconds until
+``--exposures`` are written or SIGINT/SIGTERM arrives; a signal lets the exposure
+being written finish (its records are written only once its files are complete)
+and then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+CAMERA_CHOICES = ("k3", "k2", "falcon4-eer", "de")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="write a simulated Leginon session (movies, references, records)",
+        description="Write a simulated microscope session with ground truth: movies at "
+                    "Leginon's frame path, references, integrated images and the Leginon "
+                    "database records.  With --interval, exposures appear live.")
+    parser.add_argument("--session", required=True, metavar="NAME", help="session name")
+    parser.add_argument("--camera", choices=CAMERA_CHOICES, default="k3")
+    parser.add_argument("--exposures", type=_non_negative_int, default=4, metavar="N")
+    parser.add_argument("--preset", default="enn", help="preset name (default: enn)")
+    parser.add_argument("--interval", type=_positive_float, metavar="SECONDS",
+                        help="live mode: one exposure every SECONDS until N or SIGINT")
+    parser.add_argument("--size", choices=("small", "full"), default="small",
+                        help="small (about 1k x 1k, for tests) or full camera geometry")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dose", type=_positive_float, default=50.0, metavar="E_PER_A2",
+                        help="total dose in e/Å² (default: 50)")
+    parser.add_argument("--defocus", type=_positive_float, nargs=2, default=(1.0, 3.0),
+                        metavar=("MIN", "MAX"), help="defocus range in µm (default: 1 3)")
+    parser.add_argument("--root", type=Path, metavar="DIR",
+                        help="where the files go (default: $APPION_HOME/sessions)")
+    parser.add_argument("--project", type=int, default=1, metavar="N",
+                        help="project id the session belongs to (default: 1)")
+    parser.add_argument("--no-extras", dest="extras", action="store_false",
+                        help="no tilted, hidden, trashed or rejected exposures")
+    parser.set_defaults(func=run)
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _setup_databases(projectid: int) -> None:
+    """Configure sinedon and create missing tables (leginon, project, then appion)."""
+    import sinedon
+    from sinedon import schema
+    sinedon.setup()
+    schema.init_database(sinedon.LEGINON)
+    schema.init_database(sinedon.PROJECT)
+    if sinedon.get("projects", {"id": projectid}) is None:
+        sinedon.insert("projects", {"id": projectid, "name": f"project {projectid}",
+                                    "hidden": False})
+    sinedon.setup(projectid=projectid)
+    schema.init_database(sinedon.APPION)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it between exposures."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, signum, frame) -> None:
+        self.event.set()
+
+    def install(self) -> Callable[[], None]:
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from sinedon.config import appion_home
+
+    from appion.simulation.session import add_exposure, start_session
+    root = (args.root or appion_home() / "sessions").expanduser()
+    _setup_databases(args.project)
+    stop = StopFlag()
+    restore = stop.install()
+    try:
+        session = start_session(root, args.session, args.camera, size=args.size,
+                                seed=args.seed, preset=args.preset, dose=args.dose,
+                                defocus_um=tuple(args.defocus), projectid=args.project,
+                                extras=args.extras and args.exposures >= 6)
+        print(f"session {session.name} (SessionData id {session.session_id}), "
+              f"camera {session.camera_name}, preset {session.preset_name}")
+        print(f"  images:     {session.image_path}")
+        print(f"  frames:     {session.frame_path}")
+        print(f"  references: {session.gain_path.parent}")
+        for index in range(args.exposures):
+            if stop.event.is_set():
+                break
+            started = time.monotonic()
+            exposure = add_exposure(session, index)
+            print(f"  exposure {index + 1}/{args.exposures}: {exposure.filename} "
+                  f"(image id {exposure.image_id})", flush=True)
+            if args.interval and index + 1 < args.exposures:
+                stop.event.wait(max(0.0, args.interval - (time.monotonic() - started)))
+    finally:
+        restore()
+    written = len(session.images)
+    if stop.event.is_set() and written < args.exposures:
+        print(f"stopped after {written} of {args.exposures} exposures")
+    else:
+        print(f"wrote {written} exposures")
+    return 0
