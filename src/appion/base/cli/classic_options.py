@@ -1,0 +1,139 @@
+"""The classic ``appionScript`` / ``appionLoop2`` command-line options.
+
+Every classic drop-in (``makeDDAlignMotionCor2_UCSF.py``, ``ctffind4.py``,
+``gctf.py``) and ``appion pipeline`` accept these with their classic spellings,
+defaults and ``dest`` names, so the command lines the classic web UI sends keep
+working.  ``finish_classic_options`` applies classic Appion's checks and derived
+defaults (run name, run directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+from appion.base.errors import UsageError
+
+TILT_CHOICES = ("notilt", "hightilt", "lowtilt", "minustilt", "plustilt", "all")
+
+#: Flags that job launchers add and the programs accept and ignore (runJob.py strips
+#: the first four; the web adds the others).
+LAUNCHER_FLAGS = ("--ppn", "--nodes", "--walltime", "--queue", "--cput", "--mem")
+
+
+class ClassicArgumentParser(argparse.ArgumentParser):
+    """argparse with classic Appion's spelling: a usage error is one line and exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def add_script_options(parser: argparse.ArgumentParser, *, procdir: str) -> None:
+    """``appionScript`` options: run name and directory, project, commit, job bookkeeping."""
+    group = parser.add_argument_group("run (classic appionScript options)")
+    group.add_argument("-n", "--runname", dest="runname",
+                       help="name of this run (default: a timestamp)")
+    group.add_argument("-d", "--description", dest="description", default="")
+    group.add_argument("-p", "--projectid", dest="projectid", type=int,
+                       help="project id; selects the project's Appion database")
+    group.add_argument("-R", "--rundir", "--outdir", dest="rundir",
+                       help="run directory (default: the session's image path with "
+                            "'leginon' replaced by 'appion', then "
+                            f"/{procdir}/<runname>)")
+    group.add_argument("-C", "--commit", dest="commit", action="store_true", default=True,
+                       help="store results in the database (default)")
+    group.add_argument("--no-commit", dest="commit", action="store_false",
+                       help="compute but store nothing in the database")
+    group.add_argument("--expid", dest="expid", type=int, help="Leginon session id")
+    group.add_argument("--nproc", dest="nproc", type=int, default=1)
+    group.add_argument("--jobtype", dest="jobtype", help="ignored (classic web bookkeeping)")
+    group.add_argument("--jobid", dest="jobid", type=int,
+                       help="ApAppionJobData id the web created; its status is updated")
+    for flag in LAUNCHER_FLAGS:
+        group.add_argument(flag, dest=flag.lstrip("-"), help=argparse.SUPPRESS)
+    parser.set_defaults(procdir=procdir)
+
+
+def add_loop_options(parser: argparse.ArgumentParser, *, reprocess: bool = True) -> None:
+    """``appionLoop2`` options: which images, in which order, and how to wait for more."""
+    group = parser.add_argument_group("images (classic appionLoop options)")
+    group.add_argument("-s", "--session", dest="sessionname", help="Leginon session name")
+    group.add_argument("--preset", dest="preset", help="image preset, e.g. enn ('manual': none)")
+    group.add_argument("-m", "--mrclist", dest="mrcnames",
+                       help="comma-separated image names (excludes --preset)")
+    if reprocess:
+        group.add_argument("--reprocess", dest="reprocess", type=float,
+                           help="process again images whose best score is below this")
+    group.add_argument("--limit", dest="limit", type=int, help="process at most this many")
+    group.add_argument("--tiltangle", dest="tiltangle", choices=TILT_CHOICES, default="all")
+    group.add_argument("--startimgid", dest="startimgid", type=int)
+    group.add_argument("--endimgid", dest="endimgid", type=int)
+    group.add_argument("--continue", dest="continue", action="store_true", default=True,
+                       help="skip images this run already did (default)")
+    group.add_argument("--no-continue", dest="continue", action="store_false")
+    group.add_argument("--background", dest="background", action="store_true", default=False)
+    if reprocess:
+        group.add_argument("--uncorrected", dest="uncorrected", action="store_true",
+                           default=False)
+    group.add_argument("--no-wait", dest="wait", action="store_false", default=True,
+                       help="exit when no image is left instead of waiting for more")
+    group.add_argument("--wait", dest="wait", action="store_true")
+    group.add_argument("--no-rejects", dest="norejects", action="store_true", default=False,
+                       help="skip hidden, trashed and assessment-rejected images")
+    group.add_argument("--sib-assess", dest="sibassess", action="store_true", default=False)
+    group.add_argument("--best-images", dest="bestimages", action="store_true", default=False,
+                       help="only images marked exemplar or kept")
+    group.add_argument("--shuffle", dest="shuffle", action="store_true", default=False)
+    group.add_argument("--reverse", dest="reverse", action="store_true", default=False,
+                       help="newest images first")
+    group.add_argument("--parallel", dest="parallel", action="store_true", default=False)
+
+
+def default_runname() -> str:
+    """Classic default: a timestamp such as ``run24nov26w13``-like; here ``%y%b%d%H%M%S``."""
+    return datetime.datetime.now().strftime("run%y%b%d%H%M%S").lower()
+
+
+def default_rundir(image_path: str, procdir: str, runname: str) -> Path:
+    """Classic rule: image path with ``leginon`` -> ``appion``, minus ``/rawdata``."""
+    base = image_path.replace("leginon", "appion")
+    base = base.removesuffix("/").removesuffix("/rawdata")
+    return Path(base) / procdir / runname
+
+
+def check_classic_options(options: argparse.Namespace) -> None:
+    """Classic conflict checks that need no database."""
+    if getattr(options, "mrcnames", None) and getattr(options, "preset", None):
+        raise UsageError("--mrclist and --preset exclude each other; give one of them")
+    if not (getattr(options, "sessionname", None) or getattr(options, "expid", None)
+            or getattr(options, "mrcnames", None)):
+        raise UsageError("no images selected: give --session (or --expid, or --mrclist)")
+    if options.runname and options.rundir and Path(options.rundir).name != options.runname:
+        raise UsageError(f"--runname {options.runname} differs from the last folder of "
+                         f"--rundir {options.rundir}; make them match")
+    if options.projectid is None:
+        raise UsageError("--projectid is required: it selects the project's Appion "
+                         "database")
+    start, end = getattr(options, "startimgid", None), getattr(options, "endimgid", None)
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--startimgid {start} is after --endimgid {end}")
+
+
+def finish_classic_options(options: argparse.Namespace, image_path: str | None) -> None:
+    """Fill in the run name and directory as classic Appion does."""
+    if not options.runname:
+        options.runname = (Path(options.rundir).name if options.rundir
+                           else default_runname())
+    if not options.rundir:
+        if not image_path:
+            raise UsageError("no --rundir given and the session has no image path to "
+                             "derive it from; give --rundir")
+        options.rundir = str(default_rundir(image_path, options.procdir, options.runname))
+    options.rundir = os.path.abspath(options.rundir)
+
+
+def program_name() -> str:
+    return Path(sys.argv[0]).name

@@ -1,0 +1,93 @@
+"""Find the Leginon session a run works on, and the project it belongs to.
+
+Classic Appion takes the session from ``--session`` (its name), else ``--expid``
+(its ``DEF_id``), else from the images named in ``--mrclist``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import sinedon
+from sinedon.connection import location
+
+from appion.base.errors import AppionError, UsageError
+
+
+def image_name(name: str) -> str:
+    """An ``--mrclist`` entry as the ``AcquisitionImageData.filename`` (no ``.mrc``)."""
+    name = name.strip()
+    return name[:-4] if name.lower().endswith(".mrc") else name
+
+
+def mrclist_names(options: argparse.Namespace) -> list[str]:
+    """The comma-separated ``--mrclist`` names, without ``.mrc`` and blanks, in order."""
+    text = getattr(options, "mrcnames", None) or ""
+    names = [image_name(part) for part in text.split(",")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _leginon_description() -> str:
+    return location(sinedon.LEGINON).describe()
+
+
+def session_by_name(name: str) -> dict[str, Any]:
+    """The newest ``SessionData`` row called ``name``."""
+    row = sinedon.get("SessionData", {"name": name})
+    if row is None:
+        raise AppionError(f"session '{name}' not found in {_leginon_description()}; "
+                          "check --session")
+    return row
+
+
+def session_by_id(session_id: int) -> dict[str, Any]:
+    """The ``SessionData`` row with ``DEF_id`` ``session_id``."""
+    row = sinedon.get("SessionData", {"id": session_id})
+    if row is None:
+        raise AppionError(f"session id {session_id} not found in {_leginon_description()}; "
+                          "check --expid")
+    return row
+
+
+def session_of_images(names: list[str]) -> dict[str, Any]:
+    """The session of the first ``--mrclist`` image (classic: every name must exist)."""
+    if not names:
+        raise UsageError("--mrclist names no image; give comma-separated image names")
+    image = sinedon.get("AcquisitionImageData", {"filename": names[0]})
+    if image is None or image.get("session") is None:
+        raise AppionError(f"image '{names[0]}' from --mrclist not found in "
+                          f"{_leginon_description()}; check the name")
+    return session_by_id(image["session"])
+
+
+def find_session(options: argparse.Namespace) -> dict[str, Any]:
+    """The run's session row: ``--session``, else ``--expid``, else the ``--mrclist`` images."""
+    name = getattr(options, "sessionname", None)
+    expid = getattr(options, "expid", None)
+    if name:
+        session = session_by_name(name)
+        if expid is not None and session["id"] != expid:
+            raise UsageError(f"--session {name} is session id {session['id']}, not --expid "
+                             f"{expid}; give one of them or make them match")
+        return session
+    if expid is not None:
+        return session_by_id(expid)
+    if getattr(options, "mrcnames", None):
+        return session_of_images(mrclist_names(options))
+    raise UsageError("no images selected: give --session (or --expid, or --mrclist)")
+
+
+def project_of_session(session_id: int) -> int | None:
+    """The project a session is linked to in ``projectexperiments``, or ``None``."""
+    row = sinedon.get("projectexperiments", {"session": session_id})
+    return None if row is None else row["project"]
+
+
+def check_session_project(session: dict[str, Any], projectid: int) -> None:
+    """Refuse a run whose session is linked to another project (its rows would land in
+    the wrong Appion database).  An unlinked session is accepted, as classic does."""
+    linked = project_of_session(session["id"])
+    if linked is not None and linked != projectid:
+        raise UsageError(f"session '{session['name']}' belongs to project {linked}, not "
+                         f"--projectid {projectid}; check --projectid")
