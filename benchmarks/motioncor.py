@@ -1,0 +1,268 @@
+"""Benchmark the built-in motion correction on full-size movies; prints one JSON object.
+
+Movies (K3 5760×4092×40 LZW TIFF, Falcon 4 EER 4096² × 400 raw frames) are made in
+a temporary folder outside the repository with known drift.  Every engine run is
+its own process under GNU time: wall time, peak RSS, decoded movie size and
+global-shift RMSE against the truth.  With ``relion_run_motioncorr`` on PATH,
+RELION's own CPU implementation runs on the same movie with the same threads
+(global and 5×5 patches), no gain and no dose weighting for either engine.  The
+built-in engine runs with classic Appion's B-factors (-Bft 500 150) and, as
+``builtin_bft150``, with RELION's single B-factor (150 Å² at 1 Å/px).
+
+    python benchmarks/motioncor.py [--threads 2] [--frames 40] [--skip-eer] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+
+def drift(nframes: int, rng: np.random.Generator) -> np.ndarray:
+    steps = rng.normal(0, 0.3, (nframes, 2)) + np.array([0.9, -0.7])
+    steps *= np.linspace(2.0, 0.3, nframes)[:, None]
+    steps[0] = 0
+    return np.cumsum(steps, axis=0)
+
+
+def scene(shape, rng, mean):
+    ky = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
+    kx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
+    k = np.hypot(ky, kx)
+    k[0, 0] = 1
+    spectrum = np.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) / k
+    image = np.fft.irfft2(spectrum, s=shape).astype(np.float32)
+    image = (image - image.mean()) / image.std()
+    return mean * np.exp(0.4 * image), spectrum / np.abs(spectrum).max()
+
+
+def shifted(spectrum_of_scene, shape, mean, dx, dy):
+    import scipy.fft
+    ky = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
+    kx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
+    ramp = np.exp(-2j * np.pi * (ky * dy)) * np.exp(-2j * np.pi * (kx * dx))
+    return scipy.fft.irfft2(spectrum_of_scene * ramp, s=shape, workers=2)
+
+
+def make_k3(path: Path, nframes: int, seed: int = 0) -> np.ndarray:
+    """A K3-sized LZW TIFF of uint8 counts (≈1 e/px/frame) drifting by known shifts."""
+    import scipy.fft
+    rng = np.random.default_rng(seed)
+    shape = (4092, 5760)
+    expected, _ = scene(shape, rng, 1.0)
+    spectrum = scipy.fft.rfft2(expected, workers=2)
+    shifts = drift(nframes, rng)
+    with tifffile.TiffWriter(path, bigtiff=False) as tif:
+        for dx, dy in shifts:
+            frame = np.clip(shifted(spectrum, shape, 1.0, dx, dy), 0, None)
+            tif.write(rng.poisson(frame).astype(np.uint8), compression="lzw",
+                      photometric="minisblack", contiguous=False)
+    return shifts
+
+
+def make_eer(path: Path, raw_frames: int, group: int, seed: int = 1):
+    """A Falcon 4-sized EER (simulator writer) with drift per rendered frame."""
+    from appion.simulation import eer
+    rng = np.random.default_rng(seed)
+    shape = (4096, 4096)
+    expected, _ = scene(shape, rng, 1.0)
+    cumulative = np.cumsum(expected.ravel() / expected.sum())
+    shifts = drift(raw_frames // group, rng)
+    per_frame = int(0.05 * shape[0] * shape[1])  # 0.05 e/px per raw frame
+
+    def frames():
+        for index in range(raw_frames):
+            dx, dy = shifts[min(index // group, len(shifts) - 1)]
+            flat = np.searchsorted(cumulative, rng.random(per_frame))
+            y, x = np.divmod(flat, shape[1])
+            yield eer.frame_from_coordinates(x + rng.random(per_frame) + dx,
+                                             y + rng.random(per_frame) + dy, shape)
+
+    eer.write_eer(path, frames(), shape=shape, metadata={"exposureTime": 1.0})
+    return shifts
+
+
+def reuse_or_make(movie: Path, make) -> np.ndarray:
+    """The truth of a movie kept from an earlier run (``--keep``), or a new movie's."""
+    truth_path = movie.with_suffix(".truth.npy")
+    if movie.exists() and truth_path.exists():
+        return np.load(truth_path)
+    truth = make()
+    np.save(truth_path, truth)
+    return truth
+
+
+def timed(command: list[str], env=None) -> tuple[float, float | None, subprocess.CompletedProcess]:
+    """Wall seconds and peak RSS (MiB, from GNU time when installed) of a child process."""
+    gnu_time = shutil.which("time") or next(
+        (path for path in ("/usr/bin/time",) if os.path.exists(path)), None)
+    if gnu_time:
+        command = [gnu_time, "-f", "PEAK_RSS_KIB %M", *command]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    peak = None
+    for line in done.stderr.splitlines():
+        if line.startswith("PEAK_RSS_KIB"):
+            peak = int(line.split()[1]) / 1024
+    return wall, peak, done
+
+
+def builtin(movie: Path, out: Path, threads: int, patch: tuple[int, int], extra=()):
+    """The built-in engine (``appion motioncor``) on one movie, as its own process."""
+    command = [sys.executable, "-m", "appion.base.cli.main", "motioncor", str(movie),
+               "--out", str(out), "--json", "--threads", str(threads), "--apix", "1.0",
+               "--patch", *map(str, patch), *extra]
+    wall, rss, done = timed(command)
+    if done.returncode:
+        return {"error": done.stderr.strip()[-400:]}
+    return {"wall_s": round(wall, 2), "peak_rss_mib": rss and round(rss),
+            "shifts": json.loads(done.stdout)["shifts_px"]}
+
+
+RELION_STAR = """
+# version 30001
+
+data_optics
+
+loop_
+_rlnOpticsGroupName #1
+_rlnOpticsGroup #2
+_rlnMicrographOriginalPixelSize #3
+_rlnVoltage #4
+_rlnSphericalAberration #5
+_rlnAmplitudeContrast #6
+_rlnMicrographPixelSize #7
+opticsGroup1 1 1.0 300.0 2.7 0.1 1.0
+
+
+# version 30001
+
+data_movies
+
+loop_
+_rlnMicrographMovieName #1
+_rlnOpticsGroup #2
+{movie} 1
+"""
+
+
+def relion(movie: Path, folder: Path, threads: int, patch: tuple[int, int], extra=()):
+    """RELION 3.1's own motion correction (``--use_own``) on one movie, as its own process."""
+    if not shutil.which("relion_run_motioncorr"):
+        return {"available": False, "reason": "relion_run_motioncorr not on PATH"}
+    label = f"relion_{movie.stem}_{patch[0]}x{patch[1]}"
+    star = folder / f"{label}.star"
+    star.write_text(RELION_STAR.format(movie=movie))
+    out = folder / label
+    shutil.rmtree(out, ignore_errors=True)
+    command = ["relion_run_motioncorr", "--i", str(star), "--o", f"{out}/", "--use_own",
+               "--j", str(threads), "--bin_factor", "1", "--bfactor", "150",
+               "--dose_per_frame", "1", "--preexposure", "0",
+               "--patch_x", str(max(1, patch[0])), "--patch_y", str(max(1, patch[1])), *extra]
+    wall, rss, done = timed(command)
+    shifts = relion_shifts(out, movie)
+    if done.returncode or shifts is None:
+        return {"available": True, "error": (done.stderr or done.stdout).strip()[-400:]}
+    return {"available": True, "wall_s": round(wall, 2), "peak_rss_mib": rss and round(rss),
+            "shifts": shifts}
+
+
+def relion_shifts(out: Path, movie: Path):
+    """Global shifts from RELION's per-movie STAR file, as content displacements.
+
+    RELION's rlnMicrographShiftX/Y are the corrections it applies, in a frame whose
+    y axis points the other way from the TIFF/EER rows: content displacement
+    (x, y) in row-down pixels is (-ShiftX, +ShiftY).  (Checked on the K3 movie:
+    the other three sign choices miss the truth by tens of pixels.)
+    """
+    for path in out.rglob(movie.stem + ".star"):
+        rows, inside = [], False
+        for line in path.read_text().splitlines():
+            fields = line.split()
+            if line.startswith("data_global_shift"):
+                inside = True
+            elif inside and line.startswith("data_"):
+                break
+            elif inside and len(fields) == 3 and fields[0].isdigit():
+                rows.append((-float(fields[1]), float(fields[2])))
+        if rows:
+            return (np.array(rows) - rows[0]).tolist()
+    return None
+
+
+def rmse(shifts, truth) -> float | None:
+    if shifts is None:
+        return None
+    shifts = np.asarray(shifts)
+    return round(float(np.sqrt(np.mean(np.sum((shifts - truth) ** 2, axis=1)))), 4)
+
+
+def run_case(name, movie, truth, decoded_mib, folder, threads, patches, extra=(),
+             relion_extra=()):
+    """Both engines on one movie, global and patches; a dict for the report."""
+    rows = {"movie": name, "decoded_movie_mib": round(decoded_mib)}
+    for patch in patches:
+        label = "global" if patch == (0, 0) else f"patch_{patch[0]}x{patch[1]}"
+        runs = {"builtin": builtin(movie, folder / f"{name}_{label}.mrc", threads, patch, extra)}
+        if name == "k3" and patch == (0, 0):
+            runs["builtin_bft150"] = builtin(movie, folder / f"{name}_{label}_b150.mrc", threads,
+                                             patch, [*extra, "--bft", "150", "150"])
+        runs["relion"] = relion(movie, folder, threads, patch, relion_extra)
+        for run in runs.values():
+            if "shifts" in run:
+                run["rmse_px"] = rmse(run.pop("shifts"), truth)
+        rows[label] = runs
+    return rows
+
+
+def load() -> str:
+    """The machine's load averages (other users share it)."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--eer-raw-frames", type=int, default=400)
+    parser.add_argument("--skip-eer", action="store_true")
+    parser.add_argument("--keep", help="folder to keep (and reuse) the movies in")
+    args = parser.parse_args()
+    folder = Path(args.keep or tempfile.mkdtemp(prefix="appion-motioncor-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    report = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_before": load(),
+              "cases": []}
+    try:
+        k3 = folder / "k3.tif"
+        truth = reuse_or_make(k3, lambda: make_k3(k3, args.frames))
+        report["cases"].append(run_case("k3", k3, truth, 5760 * 4092 * args.frames / 2**20,
+                                        folder, args.threads, [(0, 0), (5, 5)]))
+        if not args.skip_eer:
+            group = max(1, args.eer_raw_frames // 40)
+            movie = folder / "falcon4.eer"
+            truth = reuse_or_make(movie, lambda: make_eer(movie, args.eer_raw_frames, group))
+            case = run_case("eer", movie, truth, 4096 * 4096 * args.eer_raw_frames / 2**20 / 8,
+                            folder, args.threads, [(0, 0)], ["--eer-group", str(group)],
+                            ["--eer_grouping", str(group)])
+            case["rendered_movie_mib"] = round(4096 * 4096 * len(truth) / 2**20)
+            report["cases"].append(case)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    report["load_after"] = load()
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
