@@ -1,0 +1,96 @@
+"""``appion ctf MICROGRAPH``: estimate one micrograph's CTF with the built-in engine, no database.
+
+``--json`` prints one object with ``defocus_1_A``, ``defocus_2_A``,
+``astigmatism_azimuth_deg`` (CTFFIND's convention), ``phase_shift_rad``,
+``cross_correlation`` and ``fit_resolution_A``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ctf", help="estimate one micrograph's CTF (built-in engine, no database)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("micrograph", help="MRC micrograph")
+    parser.add_argument("--apix", type=float, required=True, help="pixel size (Å)")
+    parser.add_argument("--kv", type=float, required=True, help="acceleration voltage (kV)")
+    parser.add_argument("--cs", type=float, required=True, help="spherical aberration (mm)")
+    parser.add_argument("--ac", type=float, required=True, help="amplitude contrast (0-0.5)")
+    parser.add_argument("--box", type=int, default=512, help="spectrum box (pixels)")
+    parser.add_argument("--resmin", type=float, default=30.0, help="lowest resolution fitted (Å)")
+    parser.add_argument("--resmax", type=float, default=5.0, help="highest resolution fitted (Å)")
+    parser.add_argument("--defmin", type=float, default=5000.0, help="minimum defocus (Å)")
+    parser.add_argument("--defmax", type=float, default=50000.0, help="maximum defocus (Å)")
+    parser.add_argument("--defstep", type=float, default=100.0, help="defocus step (Å)")
+    parser.add_argument("--astigmatism", type=float, default=1000.0,
+                        help="expected astigmatism (Å)")
+    parser.add_argument("--phase-shift", action="store_true",
+                        help="also fit an additional phase shift (phase plate)")
+    parser.add_argument("--diagnostic", help="write the spectrum/fit image here (.mrc, .png, .jpg)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    from appion.base.errors import InputFileError, UsageError
+    from appion.ctfestimation.calc.internal.estimator import SearchParameters, estimate_ctf
+    from appion.ctfestimation.calc.internal.spectrum import fitting_box
+    from appion.ctfestimation.step import read_micrograph
+
+    if not Path(args.micrograph).is_file():
+        raise InputFileError(f"micrograph {args.micrograph} not found; check the path")
+    search = SearchParameters(
+        pixel_size_a=args.apix, kv=args.kv, cs_mm=args.cs, amplitude_contrast=args.ac,
+        box=args.box, resmin_a=args.resmin, resmax_a=args.resmax, defocus_min_a=args.defmin,
+        defocus_max_a=args.defmax, defocus_step_a=args.defstep,
+        expected_astigmatism_a=args.astigmatism, find_phase_shift=args.phase_shift,
+        phase_min_rad=0.0, phase_max_rad=math.pi, phase_step_rad=0.1)
+    try:
+        search.check()
+        if not 0.0 <= args.ac < 0.5:
+            raise ValueError(f"amplitude contrast {args.ac} must be in [0, 0.5)")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    image = read_micrograph(args.micrograph)
+    try:
+        box = fitting_box(args.box, image.shape)
+    except ValueError as error:
+        raise UsageError(f"micrograph {args.micrograph}: {error}") from None
+    if box != args.box:
+        print(f"appion ctf: --box {args.box} is larger than the micrograph ({image.shape[1]}×"
+              f"{image.shape[0]}); using {box}", file=sys.stderr)
+        search = replace(search, box=box)
+    estimate = estimate_ctf(image, search)
+    fit = estimate.fit
+    if args.diagnostic:
+        _write_diagnostic(estimate, Path(args.diagnostic))
+    values = {"defocus_1_A": round(fit.defocus_1_a, 2), "defocus_2_A": round(fit.defocus_2_a, 2),
+              "astigmatism_azimuth_deg": round(fit.azimuth_deg, 3),
+              "phase_shift_rad": round(fit.phase_shift_rad, 4),
+              "cross_correlation": round(fit.cross_correlation, 5),
+              "fit_resolution_A": round(fit.fit_resolution_a, 3)}
+    if args.json:
+        print(json.dumps(values))
+    else:
+        print(f"defocus 1 {fit.defocus_1_a:.1f} Å, defocus 2 {fit.defocus_2_a:.1f} Å, "
+              f"azimuth {fit.azimuth_deg:.2f}°, phase shift {fit.phase_shift_rad:.3f} rad, "
+              f"CC {fit.cross_correlation:.4f}, fit to {fit.fit_resolution_a:.2f} Å")
+    return 0
+
+
+def _write_diagnostic(estimate, path) -> None:
+    from appion.ctfestimation.calc.internal import diagnostics
+    image = diagnostics.fit_comparison(estimate.spectrum, estimate.fit, estimate.parameters)
+    if path.suffix.lower() == ".mrc":
+        diagnostics.write_mrc(image, path, estimate.parameters.pixel_size_a)
+    else:
+        diagnostics.write_image(image, path)

@@ -1,0 +1,109 @@
+"""Read, in bulk, what CTF estimation needs about images and their earlier CTFs.
+
+One query per table for the whole batch (images, cameras, scopes, sessions,
+microscopes) and one per distinct magnification for the pixel-size history.
+Earlier CTFs are searched over the image, its source movie and the source's
+other aligned images (classic ``ctfdb.getBestCtfByResolution`` siblings).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sinedon
+
+from appion.motioncorrection.calc.internal.params import calc_pixel_size
+from appion.motioncorrection.retrieve.metadata import pixel_calibrations
+
+
+@dataclass(frozen=True)
+class CtfImageInfo:
+    """One micrograph's file and optics, from Leginon."""
+
+    image_id: int
+    filename: str
+    path: str  # <session image path>/<filename>.mrc
+    pixel_size_a: float | None
+    kv: float | None
+    cs_mm: float | None
+    scope_defocus_m: float | None
+
+
+def _bulk(model: str, ids: Iterable[Any]) -> dict[int, dict]:
+    wanted = {int(i) for i in ids if i}
+    return sinedon.rows_by_ids(model, wanted) if wanted else {}
+
+
+def load_ctf_metadata(image_ids: Iterable[int]) -> dict[int, CtfImageInfo]:
+    """``{image_id: CtfImageInfo}`` for every image found."""
+    images = _bulk("AcquisitionImageData", image_ids)
+    cameras = _bulk("CameraEMData", (row.get("camera") for row in images.values()))
+    scopes = _bulk("ScopeEMData", (row.get("scope") for row in images.values()))
+    sessions = _bulk("SessionData", (row.get("session") for row in images.values()))
+    tems = _bulk("InstrumentData", (row.get("tem") for row in scopes.values()))
+    calibrations: dict[tuple, tuple] = {}
+    found = {}
+    for image_id, image in images.items():
+        camera = cameras.get(image.get("camera")) or {}
+        scope = scopes.get(image.get("scope")) or {}
+        session = sessions.get(image.get("session")) or {}
+        key = (scope.get("tem"), camera.get("ccdcamera"), scope.get("magnification"))
+        if key not in calibrations:
+            calibrations[key] = pixel_calibrations(*key)
+        pixel_size = calc_pixel_size(calibrations[key], image["def_timestamp"],
+                                     int(camera.get("binning_x") or 1))
+        tem = tems.get(scope.get("tem")) or {}
+        high_tension = scope.get("high_tension")
+        found[image_id] = CtfImageInfo(
+            image_id=image_id, filename=image["filename"],
+            path=os.path.join(session.get("image_path") or "", f"{image['filename']}.mrc"),
+            pixel_size_a=pixel_size,
+            kv=high_tension / 1000.0 if high_tension else None,
+            cs_mm=tem["cs"] * 1e3 if tem.get("cs") is not None else None,
+            scope_defocus_m=scope.get("defocus"))
+    return found
+
+
+def related_images(image_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Each image with its source movie and that source's other aligned images."""
+    ids = {int(i) for i in image_ids}
+    pairs = sinedon.filter("ApDDAlignImagePairData", {"result__in": sorted(ids)},
+                           fields=("source", "result")) if ids else []
+    source_of = {row["result"]: row["source"] for row in pairs if row.get("source")}
+    sources = sorted(set(source_of.values()))
+    siblings: dict[int, set[int]] = {}
+    if sources:
+        for row in sinedon.filter("ApDDAlignImagePairData", {"source__in": sources},
+                                  fields=("source", "result")):
+            siblings.setdefault(row["source"], set()).add(row["result"])
+    related = {}
+    for image_id in ids:
+        group = {image_id}
+        source = source_of.get(image_id)
+        if source:
+            group |= {source} | siblings.get(source, set())
+        related[image_id] = group
+    return related
+
+
+def ctf_rows_of(image_ids: Iterable[int]) -> list[dict]:
+    """Every ApCtfData row of these images, from any run."""
+    ids = sorted({int(i) for i in image_ids})
+    rows: list[dict] = []
+    for start in range(0, len(ids), 500):
+        rows += sinedon.filter("ApCtfData", {"image__in": ids[start:start + 500]})
+    return rows
+
+
+def prior_ctfs(image_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """``{image_id: ApCtfData rows of the image and its aligned siblings}``."""
+    related = related_images(image_ids)
+    rows = ctf_rows_of(set().union(*related.values()) if related else set())
+    by_image: dict[int, list[dict]] = {}
+    for row in rows:
+        by_image.setdefault(row["image"], []).append(row)
+    return {image_id: [row for member in group for row in by_image.get(member, [])]
+            for image_id, group in related.items()}
