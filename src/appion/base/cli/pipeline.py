@@ -1,0 +1,167 @@
+"""``appion pipeline``: motion correction and CTF estimation, chained, as images land.
+
+    appion pipeline --projectid 1 --session 24nov26a --preset enn \\
+        --steps motioncor,ctf --motioncor-engine builtin --ctf-engine builtin \\
+        [--cluster slurm ...]
+
+Takes the classic loop flags (``--session``, ``--preset``, ``--no-wait``,
+``--limit``, ``--no-rejects`` …), the runtime flags (``--cluster``, ``--scheduler``,
+workers, retries, timeouts) and each chosen step's own flags.  Steps are found by
+name in :data:`STEPS` and imported only when used; a step module exposes
+``make_step(options) -> Step`` and may expose ``add_step_options(parser, *,
+pipeline)`` (its flags; ``pipeline=True`` here, so that flags shared by several
+steps, such as the engine, get step-specific names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from appion.base.cli.classic_options import add_loop_options, add_script_options
+from appion.base.errors import UsageError
+
+#: Step name -> ``module`` (factory ``make_step``) or ``module:factory``.
+STEPS = {
+    "motioncor": "appion.motioncorrection.step",
+    "ctf": "appion.ctfestimation.step",
+    "noop": "appion.base.loop.noop_step",
+    "noop2": "appion.base.loop.noop_step:make_second_step",
+}
+DEFAULT_STEPS = "motioncor,ctf"
+PROCDIR = "pipeline"
+
+
+def step_names(text: str | None) -> list[str]:
+    """``"motioncor,ctf"`` -> ``["motioncor", "ctf"]``, checked against :data:`STEPS`."""
+    names = [part.strip() for part in (text or DEFAULT_STEPS).split(",") if part.strip()]
+    unknown = [name for name in names if name not in STEPS]
+    if unknown or not names:
+        raise UsageError(f"unknown step {unknown[0] if unknown else '(none)'!r} in --steps; "
+                         f"choose from {', '.join(STEPS)}, e.g. --steps motioncor,ctf")
+    if len(set(names)) != len(names):
+        raise UsageError(f"--steps {text} names a step twice")
+    return names
+
+
+def _module_and_factory(name: str) -> tuple[str, str]:
+    module, _, factory = STEPS[name].partition(":")
+    return module, factory or "make_step"
+
+
+def _import_step_module(name: str):
+    module_name, _ = _module_and_factory(name)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise UsageError(f"step {name!r} is not available in this installation "
+                             f"(no module {module_name}); choose another --steps") from None
+        raise
+
+
+def make_steps(names: Sequence[str], options: argparse.Namespace) -> list:
+    """The step objects, built by each module's factory from the parsed options."""
+    steps = []
+    for name in names:
+        _, factory = _module_and_factory(name)
+        steps.append(getattr(_import_step_module(name), factory)(options))
+    return steps
+
+
+def _peek_steps(args: Sequence[str]) -> str | None:
+    """The value of the last ``--steps`` (argparse keeps the last one too)."""
+    found = None
+    for index, arg in enumerate(args):
+        if arg == "--steps" and index + 1 < len(args):
+            found = args[index + 1]
+        elif arg.startswith("--steps="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+class _PipelineParser(argparse.ArgumentParser):
+    """Adds the chosen steps' own flags before parsing, so ``--help`` shows them."""
+
+    _steps_added = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        if not self._steps_added:
+            self._steps_added = True
+            try:
+                names = step_names(_peek_steps(args))
+            except UsageError:
+                names = []  # reported after parsing, with the other errors
+            seen_modules = set()
+            for name in names:
+                module_name, _ = _module_and_factory(name)
+                if module_name in seen_modules:
+                    continue
+                seen_modules.add(module_name)
+                try:
+                    module = _import_step_module(name)
+                except UsageError:
+                    continue  # reported when the step is built
+                if hasattr(module, "add_step_options"):
+                    module.add_step_options(self, pipeline=True)
+        return super().parse_known_args(args, namespace)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pipeline", help="process a session as it is collected (motion correction, CTF)",
+        description=__doc__.split("\n\n")[0], conflict_handler="resolve")
+    parser.__class__ = _PipelineParser
+    parser.add_argument("--steps", default=DEFAULT_STEPS, metavar="LIST",
+                        help=f"comma-separated chain of steps (default {DEFAULT_STEPS}; "
+                             f"available: {', '.join(STEPS)})")
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true", default=False,
+                        help="print the images the first step would process, as JSON "
+                             "lines, and write nothing")
+    add_script_options(parser, procdir=PROCDIR)
+    add_loop_options(parser)
+    from appion.base.loop.options import add_runtime_options
+    add_runtime_options(parser)
+    parser.set_defaults(func=lambda options: run_command(options, parser))
+
+
+def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+                ) -> int:
+    from appion.base.loop import run_pipeline, runtime_settings
+    from appion.base.run import prepare_run
+    names = step_names(options.steps)
+    settings = runtime_settings(options)  # flag errors before anything is created
+    if options.dry_run:
+        options.commit = False
+    elif options.rundir:
+        _refuse_a_second_controller(Path(options.rundir))
+    run = prepare_run(options, step_names=names, parser=parser, program="appion-pipeline")
+    steps = make_steps(names, options)
+    if options.dry_run:
+        return print_pending(steps[0], run)
+    return run_pipeline(steps, run, settings=settings)
+
+
+def _refuse_a_second_controller(rundir: Path) -> None:
+    """Fail before any row is written when a controller already holds the run directory
+    (``run_pipeline`` takes the lock itself; this only makes the refusal early)."""
+    from appion.base.errors import AppionError
+    from appion.base.loop.state import lock_owner
+    owner = lock_owner(rundir.expanduser().absolute())
+    if owner:
+        raise AppionError(f"another controller ({owner}) is already running in "
+                          f"{rundir}; stop it first or choose another --rundir")
+
+
+def print_pending(step, run) -> int:
+    """``--dry-run``: one JSON line per image the first step would process now."""
+    from appion.base.loop.pending import pending_image_ids
+    for image_id in pending_image_ids(step, run):
+        print(json.dumps({"step": step.name, "image_id": image_id,
+                          "session": run.session.get("name"), "runname": run.runname}))
+    return 0

@@ -1,0 +1,85 @@
+"""``run_pipeline``: lock the run directory, start the cluster, run the controller."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+
+from appion.base.cluster import open_cluster
+from appion.base.loop.controller import Controller, Events
+from appion.base.loop.options import RuntimeSettings, runtime_settings
+from appion.base.loop.state import RunLock
+from appion.base.step import RunContext, Step
+
+log = logging.getLogger("appion.loop")
+
+
+def run_pipeline(steps: list[Step], run: RunContext, *,
+                 settings: RuntimeSettings | None = None,
+                 events: Events | None = None) -> int:
+    """Process the run's images through ``steps`` (a chain) until done or signalled.
+
+    Returns the exit status: 0 when stopped normally (including SIGTERM/SIGINT),
+    1 when results could not be stored.  The run's job row is set to ``D`` (done)
+    or ``E`` (error) on the way out.
+    """
+    settings = settings or runtime_settings(run.options)
+    run.rundir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run.rundir):
+        status = 1
+        try:
+            status = _run_locked(steps, run, settings, events)
+        finally:
+            _finish_job(run, "D" if status == 0 else "E")
+    return status
+
+
+def _run_locked(steps: list[Step], run: RunContext, settings: RuntimeSettings,
+                events: Events | None) -> int:
+    with open_cluster(settings.cluster, name=f"appion-{run.runname}",
+                      log_directory=str(run.rundir / "dask-logs")) as handle:
+        dashboard = handle.dashboard_link
+        log.info("Dask: %s; dashboard %s", handle.description, dashboard or "none")
+        controller = Controller(steps, run, settings, handle.client, events=events,
+                                dashboard=dashboard, cluster_description=handle.description)
+        with _stop_on_signals(controller):
+            controller.start()
+            status = controller.loop()
+    log.info("stopped: %s", "; ".join(
+        f"{s.step.name} {s.counts.done} done, {s.counts.failed} failed"
+        for s in controller.stages))
+    return status
+
+
+def _finish_job(run: RunContext, status: str) -> None:
+    """Set the job row; a database still unreachable at exit is logged, not raised."""
+    from sinedon.errors import SinedonError
+
+    from appion.base.run import finish_run
+    try:
+        finish_run(run, status)
+    except SinedonError as error:
+        log.error("could not set the job status to %s: %s", status, error)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(controller: Controller) -> Iterator[None]:
+    """SIGTERM and SIGINT ask the controller to stop (a second one: at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        controller.request_stop(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -1,0 +1,1 @@
+"""Job-script templates shipped with Appion (Jinja2, rendered by runJob.py)."""
