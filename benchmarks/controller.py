@@ -35,6 +35,7 @@ from appion.base.loop.controller import Events
 from appion.base.loop.feed import ImageFeed
 from appion.base.loop.noop_step import NoopStep
 from appion.base.run import prepare_run
+from appion.simulation.rows import RowsSession, start_rows_session
 
 
 def _options(args: list[str]) -> argparse.Namespace:
@@ -55,34 +56,7 @@ def _init_databases(config) -> None:
     schema.init_database(sinedon.APPION)
 
 
-class Session:
-    """A Leginon session of simulated exposures (rows only)."""
-
-    def __init__(self, name: str, root: Path):
-        image_path = root / "leginon" / name / "rawdata"
-        image_path.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.id = sinedon.insert("SessionData", {"name": name, "image_path": str(image_path)})
-        self.preset = sinedon.insert("PresetData", {"session": self.id, "name": "enn"})
-        self.count = 0
-
-    def bulk(self, number: int) -> None:
-        model = sinedon.model_for("AcquisitionImageData")
-        rows = []
-        for _ in range(number):
-            self.count += 1
-            rows.append(model(session=self.id, preset=self.preset, label="enn",
-                              filename=f"{self.name}_{self.count:06d}_enn"))
-        model.objects.using(sinedon.LEGINON).bulk_create(rows, batch_size=2000)
-
-    def one(self) -> int:
-        self.count += 1
-        return sinedon.insert("AcquisitionImageData", {
-            "session": self.id, "preset": self.preset, "label": "enn",
-            "filename": f"{self.name}_{self.count:06d}_enn"})
-
-
-def _run(session: Session, root: Path, runname: str, step: NoopStep, flags: list[str],
+def _run(session: RowsSession, root: Path, runname: str, step: NoopStep, flags: list[str],
          events: Events) -> None:
     options = _options(["--projectid", "1", "--session", session.name, "--preset", "enn",
                         "--runname", runname, "--rundir", str(root / "runs" / runname),
@@ -92,8 +66,8 @@ def _run(session: Session, root: Path, runname: str, step: NoopStep, flags: list
 
 
 def throughput(root: Path, images: int) -> dict:
-    session = Session("bench-throughput", root)
-    session.bulk(images)
+    session = start_rows_session(root, "bench-throughput")
+    session.bulk_add(images)
     submitted, stored = [], []
     events = Events(on_submit=lambda stage, image, when: submitted.append(when),
                     on_store=lambda stage, image, when: stored.append(when))
@@ -105,7 +79,7 @@ def throughput(root: Path, images: int) -> dict:
 
 
 def discovery_latency(root: Path, images: int, every_s: float) -> dict:
-    session = Session("bench-latency", root)
+    session = start_rows_session(root, "bench-latency")
     inserted: dict[int, float] = {}
     submitted: dict[int, float] = {}
     events = Events(on_submit=lambda stage, image, when: submitted.setdefault(image, when))
@@ -113,7 +87,7 @@ def discovery_latency(root: Path, images: int, every_s: float) -> dict:
     def microscope():
         time.sleep(3.0)  # let the controller start
         for _ in range(images):
-            image_id = session.one()
+            image_id = session.add_images(1)[0]
             inserted[image_id] = time.monotonic()
             time.sleep(every_s)
         sinedon.close_all()
@@ -133,8 +107,8 @@ def discovery_latency(root: Path, images: int, every_s: float) -> dict:
 def speedup(root: Path, images: int, sleep_s: float) -> dict:
     seconds = {}
     for workers in (1, 2):
-        session = Session(f"bench-speedup-{workers}", root)
-        session.bulk(images)
+        session = start_rows_session(root, f"bench-speedup-{workers}")
+        session.bulk_add(images)
         submitted, stored = [], []
         events = Events(on_submit=lambda stage, image, when: submitted.append(when),
                         on_store=lambda stage, image, when: stored.append(when))
@@ -166,8 +140,8 @@ def poll_cost_mariadb(root: Path, images: int, repeats: int) -> dict:
         f"\n[{alias}]\ndb: {name}\n" for alias, name in names.items()))
     try:
         _init_databases(sinedon.read_config_file(cfg))
-        session = Session("bench-poll", root)
-        session.bulk(images)
+        session = start_rows_session(root, "bench-poll")
+        session.bulk_add(images)
         options = _options(["--projectid", "1", "--session", session.name,
                             "--preset", "enn"])
         feed = ImageFeed(options, session.id)
@@ -180,7 +154,7 @@ def poll_cost_mariadb(root: Path, images: int, repeats: int) -> dict:
             feed.poll()
             idle.append(time.perf_counter() - started)
         for _ in range(repeats):
-            session.one()
+            session.add_images(1)
             started = time.perf_counter()
             found = feed.poll()
             one_new.append(time.perf_counter() - started)

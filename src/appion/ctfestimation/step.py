@@ -254,6 +254,12 @@ class CtfStep:
             run.extra[RUN_ID_KEY] = int(found["id"])
         return run.extra[RUN_ID_KEY]
 
+    def _ensure_run_id(self, run: RunContext) -> int | None:
+        """The run's id, writing the run's rows first when a store comes before them."""
+        if self._run_id(run) is None:
+            self.init_run(run)
+        return self._run_id(run)
+
     def init_run(self, run: RunContext) -> None:
         if not run.commit or getattr(run.options, "dry_run", False):
             return
@@ -339,10 +345,7 @@ class CtfStep:
         if not run.commit:
             return []
         from appion.ctfestimation.store.results import record_fieldsize, store_ctf
-        run_id = self._run_id(run)
-        if run_id is None:
-            self.init_run(run)
-            run_id = self._run_id(run)
+        run_id = self._ensure_run_id(run)
         used = result.search.box
         if used < run.extra.get(FIELDSIZE_KEY, self.options.fieldsize):
             log.warning("--fieldsize %d is larger than the micrographs (image %d); the "

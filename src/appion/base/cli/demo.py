@@ -211,7 +211,7 @@ def print_summary(rows: list[dict[str, Any]], run, folder: Path) -> None:
         table.add_column(column, justify="left" if column in ("exposure", "problem")
                          else "right")
     for row in rows:
-        table.add_row(str(row["image_id"]), row["image"].split("_")[-1],
+        table.add_row(str(row["image_id"]), row["image"].split("_", 1)[-1],
                       _number(row.get("drift_a"), 1), _number(row["true_drift_a"], 1),
                       _number(row.get("defocus_um"), 2), _number(row["true_defocus_um"], 2),
                       _number(row.get("resolution_a"), 1), row.get("error") or "")
