@@ -7,9 +7,13 @@ global-shift RMSE against the truth.  With ``relion_run_motioncorr`` on PATH,
 RELION's own CPU implementation runs on the same movie with the same threads
 (global and 5×5 patches), no gain and no dose weighting for either engine.  The
 built-in engine runs with classic Appion's B-factors (-Bft 500 150) and, as
-``builtin_bft150``, with RELION's single B-factor (150 Å² at 1 Å/px).
+``builtin_bft150``, with RELION's default B-factor (150 Å² at 1 Å/px); RELION runs
+with its default and, as ``relion_bfactor500``, with classic Appion's global one,
+so that each engine is also compared at the other's setting.
 
     python benchmarks/motioncor.py [--threads 2] [--frames 40] [--skip-eer] [--keep DIR]
+
+``APPION_BENCH_QUICK=1`` makes 10-frame K3 and 100-raw-frame EER movies instead.
 """
 
 from __future__ import annotations
@@ -157,17 +161,18 @@ _rlnOpticsGroup #2
 """
 
 
-def relion(movie: Path, folder: Path, threads: int, patch: tuple[int, int], extra=()):
+def relion(movie: Path, folder: Path, threads: int, patch: tuple[int, int], extra=(),
+           bfactor: float = 150.0):
     """RELION 3.1's own motion correction (``--use_own``) on one movie, as its own process."""
     if not shutil.which("relion_run_motioncorr"):
         return {"available": False, "reason": "relion_run_motioncorr not on PATH"}
-    label = f"relion_{movie.stem}_{patch[0]}x{patch[1]}"
+    label = f"relion_{movie.stem}_{patch[0]}x{patch[1]}_b{bfactor:g}"
     star = folder / f"{label}.star"
     star.write_text(RELION_STAR.format(movie=movie))
     out = folder / label
     shutil.rmtree(out, ignore_errors=True)
     command = ["relion_run_motioncorr", "--i", str(star), "--o", f"{out}/", "--use_own",
-               "--j", str(threads), "--bin_factor", "1", "--bfactor", "150",
+               "--j", str(threads), "--bin_factor", "1", "--bfactor", f"{bfactor:g}",
                "--dose_per_frame", "1", "--preexposure", "0",
                "--patch_x", str(max(1, patch[0])), "--patch_y", str(max(1, patch[1])), *extra]
     wall, rss, done = timed(command)
@@ -181,11 +186,13 @@ def relion(movie: Path, folder: Path, threads: int, patch: tuple[int, int], extr
 def relion_shifts(out: Path, movie: Path):
     """Global shifts from RELION's per-movie STAR file, as content displacements.
 
-    RELION's rlnMicrographShiftX/Y are the corrections it applies, in a frame whose
-    y axis points the other way from the TIFF/EER rows: content displacement
-    (x, y) in row-down pixels is (-ShiftX, +ShiftY).  (Checked on the K3 movie:
-    the other three sign choices miss the truth by tens of pixels.)
+    RELION's rlnMicrographShiftX/Y are the corrections it applies.  It reads TIFF
+    frames upside down (MRC convention, y up) but EER frames as stored, so the
+    content displacement (x, y) in row-down pixels is (-ShiftX, +ShiftY) for a
+    TIFF and (-ShiftX, -ShiftY) for an EER.  (Checked on both movies: the other
+    sign choices miss the truth by tens of pixels.)
     """
+    y_sign = -1.0 if movie.suffix.lower() == ".eer" else 1.0
     for path in out.rglob(movie.stem + ".star"):
         rows, inside = [], False
         for line in path.read_text().splitlines():
@@ -195,7 +202,7 @@ def relion_shifts(out: Path, movie: Path):
             elif inside and line.startswith("data_"):
                 break
             elif inside and len(fields) == 3 and fields[0].isdigit():
-                rows.append((-float(fields[1]), float(fields[2])))
+                rows.append((-float(fields[1]), y_sign * float(fields[2])))
         if rows:
             return (np.array(rows) - rows[0]).tolist()
     return None
@@ -219,6 +226,9 @@ def run_case(name, movie, truth, decoded_mib, folder, threads, patches, extra=()
             runs["builtin_bft150"] = builtin(movie, folder / f"{name}_{label}_b150.mrc", threads,
                                              patch, [*extra, "--bft", "150", "150"])
         runs["relion"] = relion(movie, folder, threads, patch, relion_extra)
+        if name == "k3" and patch == (0, 0):
+            runs["relion_bfactor500"] = relion(movie, folder, threads, patch, relion_extra,
+                                               bfactor=500.0)
         for run in runs.values():
             if "shifts" in run:
                 run["rmse_px"] = rmse(run.pop("shifts"), truth)
@@ -239,6 +249,8 @@ def main() -> None:
     parser.add_argument("--skip-eer", action="store_true")
     parser.add_argument("--keep", help="folder to keep (and reuse) the movies in")
     args = parser.parse_args()
+    if os.environ.get("APPION_BENCH_QUICK") == "1":  # benchmarks/run_all.py --quick
+        args.frames, args.eer_raw_frames = min(args.frames, 10), min(args.eer_raw_frames, 100)
     folder = Path(args.keep or tempfile.mkdtemp(prefix="appion-motioncor-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     report = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_before": load(),

@@ -5,12 +5,15 @@ Prints JSON: per camera the wall time of one exposure (references excluded), the
 movie size and the peak resident memory of the process.  Usage::
 
     python benchmarks/simulate.py [--cameras k3 falcon4-eer] [--size full]
+
+``APPION_BENCH_QUICK=1`` simulates small exposures instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -51,6 +54,8 @@ def main() -> None:
     parser.add_argument("--size", default="full", choices=("small", "full"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if os.environ.get("APPION_BENCH_QUICK") == "1":  # benchmarks/run_all.py --quick
+        args.size = "small"
     if args.one:
         with tempfile.TemporaryDirectory() as workdir:
             print(json.dumps(one_camera(args.one, args.size, Path(workdir))))
