@@ -271,6 +271,17 @@ def _orient_in_place(path: str, rot_gain: int, flip_gain: int, is_eer: bool) -> 
         mrc.voxel_size = voxel
 
 
+def _eer_sum_upside_down(task: MotionCorTask) -> bool:
+    """Whether the engine wrote an EER movie's sums upside down.
+
+    Classic's turn-back flips when EER xor FlipGain: MotionCor2/3 write EER sums
+    upside down compared with TIFF/MRC ones.  The built-in engine writes every
+    format's sums in the orientation of the frames as stored, so for it an EER
+    movie is turned back like a TIFF.
+    """
+    return task.is_eer and task.engine != "builtin"
+
+
 def _run_engine(task: MotionCorTask) -> MotionCorResult:
     if task.engine == "builtin":
         from appion.motioncorrection.calc.internal.builtin_engine import run_builtin
@@ -290,7 +301,8 @@ def run_motioncor_task(task: MotionCorTask) -> MotionCorResult:
     result = _run_engine(task)
     for path in (result.aligned_path, result.aligned_dw_path):
         if path:
-            _orient_in_place(path, task.params.rot_gain, task.params.flip_gain, task.is_eer)
+            _orient_in_place(path, task.params.rot_gain, task.params.flip_gain,
+                             _eer_sum_upside_down(task))
     positions = P.motioncorr_positions(result.shifts_px, result.ft_bin)
     write_text_file(task.st_log_path, P.motioncorr_log(positions))
     if result.log_path is None and result.log_text:
