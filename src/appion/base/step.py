@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -58,3 +59,13 @@ class Step(Protocol):
     def run_task(self, task: Any) -> Any: ...
 
     def store(self, run: RunContext, result: Any) -> list[int]: ...
+
+
+def run_id_or_init(find: Callable[[RunContext], int | None],
+                   init: Callable[[RunContext], None], run: RunContext) -> int | None:
+    """The run's id from ``find``, after ``init`` writes the run's rows if it has none yet."""
+    run_id = find(run)
+    if run_id is None:
+        init(run)
+        run_id = find(run)
+    return run_id

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from appion.base.errors import AppionError, InputFileError, UsageError
-from appion.base.step import RunContext
+from appion.base.step import RunContext, run_id_or_init
 from appion.ctfestimation.calc.internal import classic
 from appion.ctfestimation.calc.internal.estimator import (Estimate, SearchParameters,
                                                           estimate_from_spectrum, evaluate_fit)
@@ -254,12 +254,6 @@ class CtfStep:
             run.extra[RUN_ID_KEY] = int(found["id"])
         return run.extra[RUN_ID_KEY]
 
-    def _ensure_run_id(self, run: RunContext) -> int | None:
-        """The run's id, writing the run's rows first when a store comes before them."""
-        if self._run_id(run) is None:
-            self.init_run(run)
-        return self._run_id(run)
-
     def init_run(self, run: RunContext) -> None:
         if not run.commit or getattr(run.options, "dry_run", False):
             return
@@ -345,7 +339,7 @@ class CtfStep:
         if not run.commit:
             return []
         from appion.ctfestimation.store.results import record_fieldsize, store_ctf
-        run_id = self._ensure_run_id(run)
+        run_id = run_id_or_init(self._run_id, self.init_run, run)
         used = result.search.box
         if used < run.extra.get(FIELDSIZE_KEY, self.options.fieldsize):
             log.warning("--fieldsize %d is larger than the micrographs (image %d); the "

@@ -21,7 +21,7 @@ import mrcfile
 import numpy as np
 
 from appion.base.errors import AppionError, EngineError, InputFileError, UsageError
-from appion.base.step import RunContext
+from appion.base.step import RunContext, run_id_or_init
 from appion.motioncorrection.calc.external import motioncor as mc
 from appion.motioncorrection.calc.internal import params as P
 from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
@@ -165,12 +165,6 @@ class MotionCorrectionStep:
             run.extra[RUN_ID_KEY] = found
         return run.extra[RUN_ID_KEY]
 
-    def _ensure_run_id(self, run: RunContext) -> int | None:
-        """The run's id, writing the run's rows first when a store comes before them."""
-        if self._run_id(run) is None:
-            self.init_run(run)
-        return self._run_id(run)
-
     def init_run(self, run: RunContext) -> None:
         if not run.commit or getattr(run.options, "dry_run", False):
             return
@@ -245,7 +239,7 @@ class MotionCorrectionStep:
             return []
         from appion.motioncorrection.retrieve.metadata import load_image_metadata
         from appion.motioncorrection.store.results import store_aligned
-        run_id = self._ensure_run_id(run)
+        run_id = run_id_or_init(self._run_id, self.init_run, run)
         meta = load_image_metadata([result.image_id])[result.image_id]
         binning = int(meta.camera.get("binning_x") or 1)
         pixel = P.calc_pixel_size(meta.pixel_calibrations, meta.image["def_timestamp"],
