@@ -46,6 +46,19 @@ def test_run_context_session_and_rundir(session_id, tmp_path):
     assert run.extra["step_names"] == ["motioncor"]
 
 
+def test_accepted_but_unused_classic_flags_are_said_once_each(session_id, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="appion"):
+        _prepare([*_args(tmp_path), "--shuffle", "--sib-assess", "--parallel"])
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelname == "WARNING"]
+    assert sorted(message.split()[0] for message in warnings) == [
+        "--parallel", "--shuffle", "--sib-assess"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="appion"):
+        _prepare(_args(tmp_path))
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
 def test_default_rundir_follows_the_classic_image_path_rule(session_id, tmp_path):
     run = _prepare(["--projectid=1", "--expid", str(session_id), "--runname=ddstack7"])
     assert run.rundir == tmp_path / "appion" / "25jan01a" / "ddstack" / "ddstack7"

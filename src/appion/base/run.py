@@ -17,7 +17,7 @@ from pathlib import Path
 import sinedon
 
 from appion.base.cli.classic_options import (check_classic_options, finish_classic_options,
-                                             program_name)
+                                             ignored_classic_flags, program_name)
 from appion.base.errors import AppionError
 from appion.base.retrieve.session import check_session_project, find_session
 from appion.base.step import RunContext
@@ -70,6 +70,8 @@ def prepare_run(options: argparse.Namespace, *, step_names: list[str],
     is created or written; with ``--no-commit`` the run directory is made but no row.
     """
     check_classic_options(options)
+    for warning in ignored_classic_flags(options):
+        log.warning(warning)
     sinedon.setup(projectid=options.projectid)
     session = find_session(options)
     check_session_project(session, options.projectid)

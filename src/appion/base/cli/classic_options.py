@@ -122,6 +122,23 @@ def check_classic_options(options: argparse.Namespace) -> None:
         raise UsageError(f"--startimgid {start} is after --endimgid {end}")
 
 
+#: Classic flags that are accepted (the web and old scripts send them) but not acted on.
+IGNORED_CLASSIC_FLAGS = {
+    "sibassess": "--sib-assess is not supported: a defocal-pair sibling's assessment is not "
+                 "consulted (each image's own still is, with --no-rejects)",
+    "shuffle": "--shuffle is ignored: the controller orders images by its policy "
+               "(oldest first, --reverse, or --policy catchup)",
+    "parallel": "--parallel is not needed: one controller per run directory hands the "
+                "images to all its workers",
+}
+
+
+def ignored_classic_flags(options: argparse.Namespace) -> list[str]:
+    """One warning per classic flag given that this version accepts but does not act on."""
+    return [message for dest, message in IGNORED_CLASSIC_FLAGS.items()
+            if getattr(options, dest, False)]
+
+
 def finish_classic_options(options: argparse.Namespace, image_path: str | None) -> None:
     """Fill in the run name and directory as classic Appion does."""
     if not options.runname:
