@@ -8,7 +8,7 @@ from contextlib import ExitStack
 import pytest
 
 from appion.base.errors import AppionError
-from appion.base.retrieve.images import (combine_status, keeps_tilt, order_ids, rejected_since,
+from appion.base.retrieve.images import (combine_status, keeps_tilt, order_ids, status_changes_since,
                                          select_image_ids)
 from tests.base.builders import assess, make_image, make_preset, make_session, parse, \
     set_viewer_status
@@ -125,32 +125,41 @@ def test_mrclist_unknown_name_is_a_clear_error(session):
         select_image_ids(parse(["--projectid=1", "--mrclist=25jan01a_kept_enn,nosuch"]), sid)
 
 
-def test_rejected_since_reports_new_rejects_and_advances_marks(session):
+def test_status_changes_report_new_rejects_and_restores_and_advance_marks(session):
     sid, images = session
-    rejected, viewer_mark, assess_mark = rejected_since(sid, viewer_after_id=0,
-                                                        assessment_after_id=0)
+    rejected, kept, viewer_mark, assess_mark = status_changes_since(
+        sid, viewer_after_id=0, assessment_after_id=0)
     assert rejected == set(_ids(images, "hidden", "trash", "rejected", "exemplar_rejected"))
+    assert images["exemplar"] in kept and not kept & rejected
     assert (viewer_mark, assess_mark) > (0, 0)
-    assert rejected_since(sid, viewer_after_id=viewer_mark,
-                          assessment_after_id=assess_mark) == (set(), viewer_mark,
-                                                               assess_mark)
+    assert status_changes_since(sid, viewer_after_id=viewer_mark,
+                                assessment_after_id=assess_mark) == (set(), set(),
+                                                                     viewer_mark, assess_mark)
     set_viewer_status(sid, images["plain"], "trash")
     set_viewer_status(sid, images["hidden"], None)     # un-hidden: not a reject any more
     assess(sid, images["kept"], False, run_name="run2")
-    rejected, new_viewer, new_assess = rejected_since(sid, viewer_after_id=viewer_mark,
-                                                      assessment_after_id=assess_mark)
+    rejected, kept, new_viewer, new_assess = status_changes_since(
+        sid, viewer_after_id=viewer_mark, assessment_after_id=assess_mark)
     assert rejected == set(_ids(images, "plain", "kept"))
+    assert kept == {images["hidden"]}
     assert new_viewer > viewer_mark and new_assess > assess_mark
 
 
-def test_rejected_since_best_only_reports_images_no_longer_best(session):
+def test_status_changes_best_only_reports_images_no_longer_best(session):
     sid, images = session
-    _, viewer_mark, assess_mark = rejected_since(sid, viewer_after_id=0,
-                                                 assessment_after_id=0)
+    changes = status_changes_since(sid, viewer_after_id=0, assessment_after_id=0)
     set_viewer_status(sid, images["exemplar"], None)
-    rejected, _, _ = rejected_since(sid, viewer_after_id=viewer_mark,
-                                    assessment_after_id=assess_mark, best_only=True)
-    assert rejected == {images["exemplar"]}
+    later = status_changes_since(sid, viewer_after_id=changes.viewer_mark,
+                                 assessment_after_id=changes.assessment_mark, best_only=True)
+    assert later.rejected == {images["exemplar"]} and later.kept == set()
+
+
+def test_selection_among_given_ids_applies_every_filter(session):
+    sid, images = session
+    base = ["--projectid=1", "--session=25jan01a", "--preset=enn", "--no-rejects"]
+    asked = _ids(images, "plain", "hidden", "kept")
+    assert select_image_ids(parse(base), sid, only_ids=asked) == sorted(
+        _ids(images, "plain", "kept"))
 
 
 def _count_queries(call) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from appion.base.retrieve.images import rejected_since, select_image_ids
+from appion.base.retrieve.images import select_image_ids, status_changes_since
 from tests.base.builders import parse
 
 simulation = pytest.importorskip("appion.simulation.session",
@@ -33,6 +33,6 @@ def test_selection_follows_the_simulated_ground_truth(simulated):
     assert select_image_ids(parse([*base, "--tiltangle=notilt"]), sid) == sorted(untilted)
     assert select_image_ids(parse([*base, "--tiltangle=hightilt"]), sid) == \
         [e.image_id for e in images if e.tilted]
-    rejected, _, _ = rejected_since(sid, viewer_after_id=0, assessment_after_id=0)
+    rejected = status_changes_since(sid, viewer_after_id=0, assessment_after_id=0).rejected
     assert rejected == {e.image_id for e in images if _is_reject(e)}
     assert len(rejected) == 3 and sum(e.tilted for e in images) == 1

@@ -1,4 +1,4 @@
-"""Incremental discovery: only new images, one query when nothing is new, new rejects."""
+"""Incremental discovery: only new images, one query when nothing is new, new rejects, restored images."""
 
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
@@ -41,11 +41,24 @@ def test_with_no_rejects_new_hidden_images_are_reported(session):
                                          "status": "hidden"})
     feed = ImageFeed(options(session, "--no-rejects"), session.id)
     assert feed.poll() == images[1:]
-    assert feed.newly_rejected() == set()
+    assert feed.status_changes() == (set(), [])
     sinedon.insert("ViewerImageStatus", {"session": session.id, "image": images[2],
                                          "status": "trash"})
-    assert feed.newly_rejected() == {images[2]}
-    assert feed.newly_rejected() == set()
+    assert feed.status_changes() == ({images[2]}, [])
+    assert feed.status_changes() == (set(), [])
+
+
+def test_with_no_rejects_an_image_un_hidden_later_is_restored(session):
+    images = session.add_images(3)
+    sinedon.insert("ViewerImageStatus", {"session": session.id, "image": images[0],
+                                         "status": "hidden"})
+    feed = ImageFeed(options(session, "--no-rejects"), session.id)
+    assert feed.poll() == images[1:]
+    assert feed.status_changes() == (set(), [])
+    sinedon.insert("ViewerImageStatus", {"session": session.id, "image": images[0],
+                                         "status": None})
+    assert feed.status_changes() == (set(), [images[0]])
+    assert feed.status_changes() == (set(), [])
 
 
 def test_without_no_rejects_status_rows_are_not_read(session):
@@ -54,4 +67,4 @@ def test_without_no_rejects_status_rows_are_not_read(session):
                                          "status": "hidden"})
     feed = ImageFeed(options(session), session.id)
     assert feed.poll() == images
-    assert feed.newly_rejected() == set()
+    assert feed.status_changes() == (set(), [])

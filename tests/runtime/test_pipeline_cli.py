@@ -131,3 +131,23 @@ def test_status_of_a_folder_without_a_run_is_a_one_line_error(sqlite_db, cli, tm
     assert result.returncode == 1
     assert "no appion-status.json" in result.stderr and "Traceback" not in result.stderr
     assert os.listdir(empty) == []
+
+
+def test_an_image_un_hidden_while_running_is_processed(sqlite_session, sqlite_db, tmp_path):
+    session = sqlite_session
+    images = session.add_images(4)
+    sinedon.insert("ViewerImageStatus", {"session": session.id, "image": images[1],
+                                         "status": "hidden"})
+    rundir = tmp_path / "run-unhide"
+    process = start(session, sqlite_db, rundir, "--no-rejects")
+    try:
+        wait_for(lambda: len(pair_rows("run-unhide")) >= 3, "the visible images", process)
+        assert images[1] not in pair_rows("run-unhide")
+        sinedon.insert("ViewerImageStatus", {"session": session.id, "image": images[1],
+                                             "status": None})  # un-hidden in the viewer
+        wait_for(lambda: images[1] in pair_rows("run-unhide"), "the un-hidden image", process)
+    finally:
+        code, stderr = stop(process)
+    assert code == 0, stderr
+    assert sorted(pair_rows("run-unhide")) == images
+    assert "no longer rejected" in stderr

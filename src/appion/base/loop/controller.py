@@ -225,13 +225,15 @@ class Controller:
                 if new_ids:
                     self._last_new_image = now
                     self._enqueue(0, new_ids)
-            rejected = self.feed.newly_rejected()
+            rejected, restored = self.feed.status_changes()
         except DatabaseUnreachable as error:
             self._database_failed(now, error)
             return
         self._database_ok()
         if rejected:
             self._drop_rejected(rejected)
+        if restored:
+            self._restore(restored)
         self._release_deferred(now)
         self.progress.waiting_for_images = self.settings.wait
 
@@ -256,6 +258,14 @@ class Controller:
         if dropped:
             log.info("skipping %d image(s) rejected since they were found: %s",
                      len(dropped), ", ".join(map(str, sorted(dropped)[:10])))
+
+    def _restore(self, restored: list[int]) -> None:
+        first = self.stages[0]
+        before = len(first.queue)
+        self._enqueue(0, restored)
+        if len(first.queue) > before:
+            log.info("taking %d image(s) back that are no longer rejected: %s",
+                     len(first.queue) - before, ", ".join(map(str, restored[:10])))
 
     def _release_deferred(self, now: float) -> None:
         ready = [key for key, when in self.deferred.items() if when <= now]

@@ -1,4 +1,4 @@
-"""Incremental discovery of a session's new images and of new rejects.
+"""Incremental discovery of a session's new images, new rejects and restored images.
 
 The feed remembers the newest image id it has seen and the newest status rows
 (``ViewerImageStatus``, ``ApAssessmentData``), so a poll with nothing new costs one
@@ -13,7 +13,7 @@ import argparse
 
 import sinedon
 
-from appion.base.retrieve.images import rejected_since, select_image_ids
+from appion.base.retrieve.images import select_image_ids, status_changes_since
 
 
 class ImageFeed:
@@ -40,19 +40,23 @@ class ImageFeed:
         self.last_seen_id = newest
         return sorted(image_id for image_id in selected if image_id <= newest)
 
-    def newly_rejected(self) -> set[int]:
-        """Images hidden, trashed or assessment-rejected since the last call
-        (only with ``--no-rejects`` or ``--best-images``)."""
+    def status_changes(self) -> tuple[set[int], list[int]]:
+        """``(rejected, restored)`` since the last call (only with ``--no-rejects`` or
+        ``--best-images``): images hidden, trashed or assessment-rejected, and images
+        already seen that the selection now takes (un-hidden, re-assessed as keep)."""
         if not self.watch_rejects:
-            return set()
+            return set(), []
         if not self._marks_read:
             self._read_status_marks()
-            return set()
-        rejected, self.viewer_mark, self.assessment_mark = rejected_since(
+            return set(), []
+        changes = status_changes_since(
             self.session_id, viewer_after_id=self.viewer_mark,
             assessment_after_id=self.assessment_mark,
             best_only=bool(getattr(self.options, "bestimages", False)))
-        return rejected
+        self.viewer_mark, self.assessment_mark = changes.viewer_mark, changes.assessment_mark
+        seen = {image for image in changes.kept if image <= self.last_seen_id}
+        restored = select_image_ids(self.options, self.session_id, only_ids=seen) if seen else []
+        return changes.rejected, restored
 
     def _read_status_marks(self) -> None:
         """Status rows existing before the first poll are applied by the selection."""

@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from typing import NamedTuple
 
 import sinedon
 
@@ -106,8 +107,10 @@ def _check_mrclist(session_id: int, names: list[str]) -> None:
 
 
 def _candidates(options: argparse.Namespace, session_id: int, after_id: int,
-                with_scope: bool) -> list[dict]:
+                with_scope: bool, only_ids: Collection[int] | None = None) -> list[dict]:
     where = {"session": session_id, **_id_range(options, after_id)}
+    if only_ids is not None:
+        where["id__in"] = sorted(only_ids)
     names = mrclist_names(options)
     if names:
         _check_mrclist(session_id, names)
@@ -176,9 +179,10 @@ def _stage_alpha(scope_ids: list[int]) -> dict[int, float | None]:
     return {row["id"]: row["stage_position_a"] for row in rows if row["id"] in wanted}
 
 
-def select_image_ids(options: argparse.Namespace, session_id: int, *, after_id: int = 0
-                     ) -> list[int]:
-    """Ids of the session's images this run should process, newer than ``after_id``.
+def select_image_ids(options: argparse.Namespace, session_id: int, *, after_id: int = 0,
+                     only_ids: Collection[int] | None = None) -> list[int]:
+    """Ids of the session's images this run should process, newer than ``after_id``
+    (and among ``only_ids`` when given).
 
     Follows classic image selection (see the module docstring) with a fixed number of
     bulk queries: the images, then only when needed the status rows and stage tilts.
@@ -187,13 +191,17 @@ def select_image_ids(options: argparse.Namespace, session_id: int, *, after_id: 
     if tiltangle not in TILT_KEEPS:
         raise AppionError(f"--tiltangle {tiltangle} is unknown; use one of "
                           f"{', '.join(TILT_KEEPS)}")
-    candidates = _candidates(options, session_id, after_id, with_scope=tiltangle != "all")
+    candidates = _candidates(options, session_id, after_id, with_scope=tiltangle != "all",
+                             only_ids=only_ids)
     if not candidates:
         return []
     norejects = bool(getattr(options, "norejects", False))
     bestimages = bool(getattr(options, "bestimages", False))
     if norejects or bestimages:
-        status = complete_status(session_id, _image_where(options, after_id))
+        where = _image_where(options, after_id)
+        if only_ids is not None:
+            where["image__in"] = sorted(only_ids)
+        status = complete_status(session_id, where)
         candidates = [row for row in candidates
                       if keeps_status(status.get(row["id"]), norejects=norejects,
                                       bestimages=bestimages)]
@@ -207,14 +215,22 @@ def select_image_ids(options: argparse.Namespace, session_id: int, *, after_id: 
                      shuffle=bool(getattr(options, "shuffle", False)))
 
 
-def rejected_since(session_id: int, *, viewer_after_id: int, assessment_after_id: int,
-                   best_only: bool = False) -> tuple[set[int], int, int]:
-    """Images whose status became a reject since the given status-row high-water marks.
+class StatusChanges(NamedTuple):
+    """What new ``ViewerImageStatus``/``ApAssessmentData`` rows changed, and the new marks."""
 
-    Returns ``(image ids, new viewer mark, new assessment mark)``.  Only images touched
-    by new ``ViewerImageStatus``/``ApAssessmentData`` rows are re-evaluated, with their
-    full history, so an image un-hidden by a newer row is not reported.  A reject is
-    status False; with ``best_only`` (``--best-images``) anything but True.
+    rejected: set[int]  # touched images that are now rejects
+    kept: set[int]      # touched images that are not (un-hidden, re-assessed as keep)
+    viewer_mark: int
+    assessment_mark: int
+
+
+def status_changes_since(session_id: int, *, viewer_after_id: int, assessment_after_id: int,
+                         best_only: bool = False) -> StatusChanges:
+    """Images whose status rows changed since the given status-row high-water marks.
+
+    Only images touched by new ``ViewerImageStatus``/``ApAssessmentData`` rows are
+    re-evaluated, with their full history: an image hidden then un-hidden is kept.
+    A reject is status False; with ``best_only`` (``--best-images``) anything but True.
     """
     new_viewer = sinedon.filter("ViewerImageStatus",
                                 {"session": session_id, "id__gt": viewer_after_id},
@@ -228,10 +244,10 @@ def rejected_since(session_id: int, *, viewer_after_id: int, assessment_after_id
     touched = {row["image"] for row in (*new_viewer, *new_assessed)
                if row["image"] is not None}
     if not touched:
-        return set(), viewer_mark, assessment_mark
+        return StatusChanges(set(), set(), viewer_mark, assessment_mark)
     status = complete_status(session_id, {"image__gte": min(touched),
                                           "image__lte": max(touched)})
     rejected = {image for image in touched
                 if not keeps_status(status.get(image), norejects=True,
                                     bestimages=best_only)}
-    return rejected, viewer_mark, assessment_mark
+    return StatusChanges(rejected, touched - rejected, viewer_mark, assessment_mark)
