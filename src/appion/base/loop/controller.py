@@ -239,8 +239,9 @@ class Controller:
 
     def _enqueue(self, stage_index: int, image_ids: Sequence[int]) -> None:
         stage = self.stages[stage_index]
+        busy = self._busy_ids(stage_index)
         fresh = [i for i in image_ids if i not in stage.done and i not in stage.failed
-                 and i not in self._busy_ids(stage_index)]
+                 and i not in busy]
         stage.queue.add(fresh)
         stage.counts.pending = len(stage.queue)
 
@@ -268,10 +269,13 @@ class Controller:
                      len(first.queue) - before, ", ".join(map(str, restored[:10])))
 
     def _release_deferred(self, now: float) -> None:
-        ready = [key for key, when in self.deferred.items() if when <= now]
-        for stage_index, image_id in ready:
-            del self.deferred[(stage_index, image_id)]
-            self._enqueue(stage_index, [image_id])
+        ready: dict[int, list[int]] = {}
+        for (stage_index, image_id), when in list(self.deferred.items()):
+            if when <= now:
+                del self.deferred[(stage_index, image_id)]
+                ready.setdefault(stage_index, []).append(image_id)
+        for stage_index, image_ids in ready.items():
+            self._enqueue(stage_index, image_ids)
 
     # ------------------------------------------------------------ submitting
 
