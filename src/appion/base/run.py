@@ -77,8 +77,7 @@ def prepare_run(options: argparse.Namespace, *, step_names: list[str],
     check_session_project(session, options.projectid)
     finish_classic_options(options, session.get("image_path"))
     program = program or program_name()
-    extra: dict = {"step_names": list(step_names), "program": function_name(program),
-                   "job_id": None, "program_run_id": None}
+    extra: dict = {"step_names": list(step_names), "job_id": None, "program_run_id": None}
     if not getattr(options, "dry_run", False):
         _make_rundir(options.rundir)
         if options.commit:

@@ -70,7 +70,6 @@ class Attempt:
     task: Any
     number: int
     key: str = ""
-    submitted: float = 0.0
     running_since: float | None = None
     future: Any = None
 
@@ -124,8 +123,7 @@ class Controller:
     """Runs ``steps`` (a chain) for ``run`` on a Dask ``client``."""
 
     def __init__(self, steps: Sequence[Step], run: RunContext, settings: RuntimeSettings,
-                 client: Any, *, feed: ImageFeed | None = None, display: Any = None,
-                 events: Events | None = None, dashboard: str | None = None,
+                 client: Any, *, events: Events | None = None, dashboard: str | None = None,
                  cluster_description: str = ""):
         if not steps:
             raise AppionError("no steps to run; give at least one with --steps")
@@ -133,13 +131,13 @@ class Controller:
         self.settings = settings
         self.client = client
         self.rundir = run.rundir
-        self.feed = feed or ImageFeed(run.options, run.session["id"])
+        self.feed = ImageFeed(run.options, run.session["id"])
         self.events = events or Events()
         self.stages = [_StepState(step, WorkQueue(settings.policy, settings.batch_size))
                        for step in steps]
         self.progress = Progress({s.step.name: s.counts for s in self.stages},
                                  dashboard=dashboard, cluster=cluster_description)
-        self.display = display or make_display(settings.display)
+        self.display = make_display(settings.display)
         self.inflight: dict[str, Attempt] = {}
         self.retries: list[tuple[float, int, Attempt]] = []
         self.unstored: deque[tuple[Attempt, Any]] = deque()
@@ -195,15 +193,13 @@ class Controller:
             self._report(time.monotonic(), force=True)
         return 0 if not self.unstored else 1
 
-    def request_stop(self, signum: int | None = None) -> None:
+    def request_stop(self, signum: int) -> None:
         if self.stop_requested.is_set():
             self.stop_now.set()
             return
-        if signum is not None:
-            log.info("received %s: no new tasks; letting %d running task(s) finish "
-                     "(at most %.0f s; signal again to stop at once)",
-                     signal.Signals(signum).name, len(self.inflight),
-                     self.settings.stop_timeout_s)
+        log.info("received %s: no new tasks; letting %d running task(s) finish "
+                 "(at most %.0f s; signal again to stop at once)",
+                 signal.Signals(signum).name, len(self.inflight), self.settings.stop_timeout_s)
         self.progress.stopping = True
         self.stop_requested.set()
 
@@ -341,7 +337,7 @@ class Controller:
         stage = self.stages[attempt.stage]
         attempt.key = task_key(stage.step.name, self.run.runname, attempt.image_id,
                                attempt.number)
-        attempt.submitted, attempt.running_since = now, None
+        attempt.running_since = None
         attempt.future = self.client.submit(stage.step.run_task, attempt.task,
                                             key=attempt.key, pure=False,
                                             priority=attempt.stage)
