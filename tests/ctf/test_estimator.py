@@ -155,12 +155,16 @@ def test_an_image_smaller_than_the_smallest_box_is_refused():
 
 
 @pytest.mark.parametrize("kv, amplitude_contrast", [(300.0, 0.07), (200.0, 0.1)])
-def test_the_simulator_and_the_fit_share_one_ctf_convention(kv, amplitude_contrast):
-    """Sign, azimuth direction, amplitude-contrast phase and wavelength all agree."""
-    from appion.simulation.calc import CtfParameters, ctf_values, frequency_grid
+def test_the_simulator_takes_its_ctf_from_the_fits_model(kv, amplitude_contrast, monkeypatch):
+    """The simulator's CTF is ctf_model's (sign, azimuth, amplitude contrast, wavelength)."""
+    from appion.ctfestimation.calc.internal import ctf_model
+    from appion.simulation.calc import CtfParameters, ctf_values
     shape, apix = (90, 128), 0.826
     truth = CtfParameters(21000.0, 19500.0, 37.5, kv, 2.7, amplitude_contrast, 0.0)
-    gx, gy = frequency_grid(shape, apix, half=True)
+    ky, kx = ctf_model.frequency_grid(shape, apix, half=True)
     expected = ctf_2d(shape, apix, 21000.0, 19500.0, 37.5, kv, 2.7, amplitude_contrast,
                       half=True)
-    np.testing.assert_allclose(ctf_values(truth, gx, gy), expected, atol=1e-9)
+    np.testing.assert_allclose(ctf_values(truth, ky, kx), expected, atol=1e-9)
+    # and it calls that model rather than a copy: a changed chi changes the simulator
+    monkeypatch.setattr(ctf_model, "chi", lambda *args, **kwargs: 0.5 * math.pi)
+    np.testing.assert_allclose(ctf_values(truth, ky, kx), -1.0, atol=1e-12)

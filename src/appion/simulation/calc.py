@@ -8,6 +8,8 @@ Coordinates
     axis), ``y`` along rows, both in pixels of the array in question.
 
 CTF convention (CTFFIND4, Rohou & Grigorieff 2015)
+    The formula is :mod:`appion.ctfestimation.calc.internal.ctf_model`'s, the one
+    the built-in estimator fits; here it only gains a B-factor envelope.
     ``defocus_1_a`` is the underfocus along the direction at
     ``astigmatism_azimuth_deg`` from the x axis, counter-clockwise when y points up
     (MRC display; in array terms the angle turns from +x towards +y);
@@ -41,6 +43,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
+from appion.ctfestimation.calc.internal import ctf_model
 from appion.simulation.poisson import poisson
 
 #: Threads per FFT (the simulator runs beside other work; two is the sweet spot).
@@ -69,10 +72,6 @@ class CtfParameters:
         if not 0.0 <= self.amplitude_contrast < 1.0:
             raise ValueError("amplitude_contrast must be in [0, 1)")
 
-    @property
-    def wavelength_a(self) -> float:
-        return electron_wavelength_a(self.kv)
-
     def as_truth(self) -> dict[str, float]:
         return {"kv": self.kv, "cs_mm": self.cs_mm,
                 "amplitude_contrast": self.amplitude_contrast,
@@ -81,34 +80,17 @@ class CtfParameters:
                 "bfactor_a2": self.bfactor_a2}
 
 
-def electron_wavelength_a(kv: float) -> float:
-    """Relativistic electron wavelength in Å at ``kv`` kilovolts."""
-    volts = kv * 1e3
-    return 12.2642598 / math.sqrt(volts * (1.0 + 0.97845e-6 * volts))
+def ctf_values(ctf: CtfParameters, ky: np.ndarray, kx: np.ndarray) -> np.ndarray:
+    """The CTF (with its B-factor envelope) at frequencies ``ky, kx`` (1/Å).
 
-
-def frequency_grid(shape: tuple[int, int], pixel_size_a: float, *, half: bool = False
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Spatial frequencies ``(gx, gy)`` in 1/Å of an FFT grid (``half``: the rfft grid)."""
-    ny, nx = shape
-    gy = scipy.fft.fftfreq(ny, d=pixel_size_a)[:, None]
-    gx = (scipy.fft.rfftfreq(nx, d=pixel_size_a) if half
-          else scipy.fft.fftfreq(nx, d=pixel_size_a))[None, :]
-    return gx, gy
-
-
-def ctf_values(ctf: CtfParameters, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    """The CTF (with its B-factor envelope) at frequencies ``gx, gy`` (1/Å)."""
-    g2 = gx * gx + gy * gy
-    angle = np.arctan2(gy, gx)
-    azimuth = math.radians(ctf.astigmatism_azimuth_deg)
-    defocus = 0.5 * (ctf.defocus_1_a + ctf.defocus_2_a
-                     + (ctf.defocus_1_a - ctf.defocus_2_a) * np.cos(2.0 * (angle - azimuth)))
-    wavelength = ctf.wavelength_a
-    cs_a = ctf.cs_mm * 1e7
-    chi = (math.pi * wavelength * g2 * defocus
-           - 0.5 * math.pi * cs_a * wavelength ** 3 * g2 * g2
-           + math.asin(ctf.amplitude_contrast))
+    :func:`ctf_model.chi` gives the phase; see :func:`ctf_model.frequency_grid`
+    for the ``(ky, kx)`` grid.
+    """
+    g2 = ky * ky + kx * kx
+    angle = np.arctan2(ky, kx)
+    defocus = ctf_model.defocus_at_angle(ctf.defocus_1_a, ctf.defocus_2_a,
+                                         ctf.astigmatism_azimuth_deg, angle)
+    chi = ctf_model.chi(g2, defocus, ctf.kv, ctf.cs_mm, ctf.amplitude_contrast)
     return -np.sin(chi) * np.exp(-ctf.bfactor_a2 * g2 / 4.0)
 
 
@@ -138,11 +120,11 @@ _CTF_ROWS = 512
 
 def ctf_filter(image: np.ndarray, pixel_size_a: float, ctf: CtfParameters) -> np.ndarray:
     """``image`` convolved with the CTF (periodic boundary), in the image's precision."""
-    gx, gy = frequency_grid(image.shape, pixel_size_a, half=True)
+    ky, kx = ctf_model.frequency_grid(image.shape, pixel_size_a, half=True)
     spectrum = scipy.fft.rfft2(image, workers=FFT_WORKERS)
     for start in range(0, spectrum.shape[0], _CTF_ROWS):
         band = slice(start, start + _CTF_ROWS)
-        spectrum[band] *= ctf_values(ctf, gx, gy[band])
+        spectrum[band] *= ctf_values(ctf, ky[band], kx)
     return scipy.fft.irfft2(spectrum, s=image.shape, workers=FFT_WORKERS, overwrite_x=True)
 
 

@@ -9,9 +9,9 @@ Conventions (CTFFIND 4/5):
 * ``chi(s) = π λ Δf(θ) s² − π/2 Cs λ³ s⁴ + phase_shift + arcsin(amplitude_contrast)``
   and ``CTF = −sin(chi)``, so the power spectrum goes as ``sin²(chi)``.
 
-The built-in estimator fits this :func:`chi`.  The simulator
-(``appion.simulation.calc.ctf_values``) writes the same formula out itself; a test
-in ``tests/ctf`` holds the two equal, so truth and fit cannot drift apart.
+The built-in estimator fits this :func:`chi`, and the simulator
+(``appion.simulation.calc.ctf_values``) draws its truth with these same functions
+(adding only a B-factor envelope), so truth and fit cannot drift apart.
 """
 
 from __future__ import annotations
