@@ -27,8 +27,7 @@ def run_pipeline(steps: list[Step], run: RunContext, *,
     or ``E`` (error) on the way out.
     """
     settings = settings or runtime_settings(run.options)
-    run.rundir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run.rundir):
+    with RunLock(run.rundir):  # acquiring it creates the run directory
         status = 1
         try:
             status = _run_locked(steps, run, settings, events)
