@@ -81,6 +81,9 @@ class SimulatedSession:
     corrector_plan_id: int
     defects: calc.Defects
     images: list[SimulatedExposure] = field(default_factory=list)
+    #: The references in frame orientation, read on first use (they never change).
+    _cached_detector: _Detector | None = field(default=None, init=False, repr=False,
+                                               compare=False)
 
     @property
     def spec(self) -> CameraSpec:
@@ -216,13 +219,24 @@ class _Detector:
 
 
 def _detector(session: SimulatedSession) -> _Detector:
+    """The session's detector, read from its references once and then kept."""
+    if session._cached_detector is None:
+        session._cached_detector = _read_detector(session)
+    return session._cached_detector
+
+
+def _read_detector(session: SimulatedSession) -> _Detector:
     spec = session.spec
     orient = lambda image: np.ascontiguousarray(  # noqa: E731 - one-line helper
         gain_to_frame_orientation(image, spec.frame_rotate, spec.frame_flip))
     dark = np.rint(_read_mrc(session.dark_path) / DARK_FRAMES).astype(np.uint16)
     dead, hot = session.defects.mask(dark.shape)
-    return _Detector(orient(_read_mrc(session.gain_path)),
-                     orient(dark) if dark.any() else None, orient(dead), orient(hot))
+    detector = _Detector(orient(_read_mrc(session.gain_path)),
+                         orient(dark) if dark.any() else None, orient(dead), orient(hot))
+    for array in (detector.gain, detector.dark, detector.dead, detector.hot):
+        if array is not None:
+            array.flags.writeable = False  # shared by every exposure of the session
+    return detector
 
 
 def add_exposure(session: SimulatedSession, index: int) -> SimulatedExposure:
