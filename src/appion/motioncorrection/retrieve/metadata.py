@@ -1,7 +1,7 @@
 """Read, in bulk, the Leginon metadata motion correction needs for a list of images.
 
 One query per table for the whole list (images, cameras, scopes, presets,
-sessions, instruments, norm/dark references, corrector plans) and one per
+sessions, norm/dark references, corrector plans) and one per
 distinct (microscope, camera, magnification) for the pixel-size calibration
 history, so that preparing hundreds of exposures costs a handful of queries.
 """
@@ -49,7 +49,6 @@ def load_image_metadata(image_ids: Iterable[int]) -> dict[int, ImageMetadata]:
     sessions = _bulk("SessionData", _referenced(rows, "session")
                      | _referenced(norms.values(), "session")
                      | _referenced(darks.values(), "session"))
-    instruments = _bulk("InstrumentData", _referenced(cameras.values(), "ccdcamera"))
     calibrations: dict[tuple, tuple] = {}
     found = {}
     for image_id, image in images.items():
@@ -62,8 +61,7 @@ def load_image_metadata(image_ids: Iterable[int]) -> dict[int, ImageMetadata]:
         dark = darks.get(image.get("dark"))
         found[image_id] = ImageMetadata(
             image=image, session=sessions.get(image.get("session")) or {}, camera=camera,
-            scope=scope, preset=presets.get(image.get("preset")),
-            ccdcamera=instruments.get(camera.get("ccdcamera")), norm=norm,
+            scope=scope, preset=presets.get(image.get("preset")), norm=norm,
             norm_session=sessions.get((norm or {}).get("session")), dark=dark,
             dark_session=sessions.get((dark or {}).get("session")),
             dark_camera=dark_cameras.get((dark or {}).get("camera")),

@@ -259,7 +259,6 @@ class ImageMetadata:
     camera: dict[str, Any]
     scope: dict[str, Any]
     preset: dict[str, Any] | None = None
-    ccdcamera: dict[str, Any] | None = None
     norm: dict[str, Any] | None = None
     norm_session: dict[str, Any] | None = None
     dark: dict[str, Any] | None = None
