@@ -125,7 +125,7 @@ def choose_name(image_path: str, base_name: str, aligned_path: str) -> tuple[str
 
 
 def _store_image(meta: P.ImageMetadata, aligned_path: str, label: str, camera_id: int,
-                 bin_factor: float) -> int:
+                 camera: dict[str, Any]) -> int:
     image_path = meta.session.get("image_path") or ""
     if not os.path.isdir(image_path):
         raise AppionError(f"image path {image_path} of session {meta.session.get('name')} "
@@ -141,7 +141,6 @@ def _store_image(meta: P.ImageMetadata, aligned_path: str, label: str, camera_id
             return existing["id"]
     else:
         _place(aligned_path, os.path.join(image_path, name + ".mrc"))
-    camera = sinedon.rows_by_ids("CameraEMData", [camera_id])[camera_id]
     preset_id = sinedon.set("PresetData", aligned_preset(
         meta.preset, camera, preset_name, meta.image["session"]))
     return sinedon.insert("AcquisitionImageData", _copy(
@@ -185,12 +184,12 @@ def store_aligned(meta: P.ImageMetadata, *, ddstackrun_id: int, aligned_path: st
                            {"source": source_id, "ddstackrun": ddstackrun_id})
     if pairs:
         return [max(pairs, key=lambda row: row["id"])["result"]]
-    camera_id = sinedon.set("CameraEMData", aligned_camera(meta.camera, bin_factor, trim))
-    aligned_id = _store_image(meta, aligned_path, label, camera_id, bin_factor)
+    camera = aligned_camera(meta.camera, bin_factor, trim)
+    camera_id = sinedon.set("CameraEMData", camera)
+    aligned_id = _store_image(meta, aligned_path, label, camera_id, camera)
     results = [aligned_id]
     if aligned_dw_path:
-        results.append(_store_image(meta, aligned_dw_path, f"{label}-DW", camera_id,
-                                    bin_factor))
+        results.append(_store_image(meta, aligned_dw_path, f"{label}-DW", camera_id, camera))
     _copy_ice_thickness(source_id, results)
     positions = P.motioncorr_positions(shifts_px, ft_bin)
     with sinedon.atomic(sinedon.APPION):
