@@ -21,6 +21,7 @@ import sinedon
 
 from appion.base.errors import EngineError
 from appion.base.step import RunContext
+from appion.base.store import jobs
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,9 @@ class NoopStep:
         if not run.commit:
             return
         params = sinedon.set("ApDDStackParamsData", {"method": self.method})
-        path = sinedon.set("ApPathData", {"path": str(run.rundir)})
-        sinedon.set("ApDDStackRunData", {"runname": run.runname, "params": params,
-                                         "session": run.session["id"], "path": path})
+        self._run_ids[run.runname] = sinedon.set("ApDDStackRunData", {
+            "runname": run.runname, "params": params, "session": run.session["id"],
+            "path": jobs.path_id(str(run.rundir))})
 
     def done_image_ids(self, run: RunContext) -> set[int]:
         run_id = self._run_id(run)
