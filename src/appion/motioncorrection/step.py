@@ -260,9 +260,7 @@ def _orient_in_place(path: str, rot_gain: int, flip_gain: int, is_eer: bool) -> 
         data = np.asarray(mrc.data)
         voxel = mrc.voxel_size.copy()
     oriented = P.sum_to_leginon_orientation(data, rot_gain, flip_gain, is_eer)
-    write_mrc(path, oriented)
-    with mrcfile.open(path, mode="r+") as mrc:
-        mrc.voxel_size = voxel
+    write_mrc(path, oriented, voxel_size=voxel)
 
 
 def _eer_sum_upside_down(task: MotionCorTask) -> bool:

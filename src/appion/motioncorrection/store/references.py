@@ -66,10 +66,13 @@ def _symlink(source: str, temporary: str) -> None:
     os.symlink(os.path.abspath(source), temporary)
 
 
-def write_mrc(path: str, data: np.ndarray) -> None:
+def write_mrc(path: str, data: np.ndarray, voxel_size=None) -> None:
+    """Write ``data`` as MRC through a temporary name; ``voxel_size`` (Å) in the same write."""
     def write(temporary: str) -> None:
         with mrcfile.new(temporary, overwrite=True) as out:
             out.set_data(data)
+            if voxel_size is not None:
+                out.voxel_size = voxel_size
     _atomic_write(path, write)
 
 
