@@ -439,7 +439,6 @@ def _truth(session: SimulatedSession, filename: str, frame_shape, ctf: calc.CtfP
                             "integrated .mrc, the norm and hot_pixels/bad_rows/bad_cols are "
                             "in Leginon orientation (frames = gain_to_frame_orientation("
                             "leginon, frame_rotate, frame_flip))",
-        "bfactor_a2": ctf.bfactor_a2,
         "dose_per_frame_e_a2": session.dose / nframes, "total_dose_e_a2": session.dose,
         "shifts_px": [[round(float(x), 6), round(float(y), 6)] for x, y in shifts],
         "local_field": local.as_truth(),

@@ -123,15 +123,6 @@ def apply_ctfdata_convention(values: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def ctfdata_in_range(values: dict[str, Any]) -> bool:
-    """Classic sanity ranges: defocus 0.01–25 µm, Cs 0–9 mm, 60–400 kV, amp. contrast 0–0.5."""
-    defoci_ok = all(0.01e-6 <= abs(values[key]) <= 25e-6 for key in ("defocus1", "defocus2"))
-    cs_ok = 0.0 <= values.get("cs", 2.7) <= 9.0
-    kv_ok = 60.0 <= values.get("kv", 300.0) <= 400.0
-    ac_ok = 0.0 <= values.get("amplitude_contrast", 0.07) <= 0.5
-    return defoci_ok and cs_ok and kv_ok and ac_ok
-
-
 def classic_confidence(values: dict[str, Any]) -> float:
     """``confidence`` = the maximum of the fit's and ctfdisplay's scores."""
     scores = [values.get(key) for key in ("confidence", "confidence_d", "confidence_5_peak",
