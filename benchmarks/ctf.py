@@ -44,12 +44,12 @@ K3_SMALL = [(10985.0, 10321.0, 26.2), (19172.0, 18798.0, 103.9), (27112.0, 26834
 def _k3_small() -> dict:
     from appion.ctfestimation.calc.internal.spectrum import fitting_box
     from appion.simulation.calc import CtfParameters, make_micrograph
+    images = [make_micrograph((720, 1024), 0.826,
+                              CtfParameters(d1, d2, azimuth, bfactor_a2=40.0),
+                              seed=1, dose=50.0) for d1, d2, azimuth in K3_SMALL]
     results = {}
     for resmax in (15.0, 5.0):
-        for d1, d2, azimuth in K3_SMALL:
-            image = make_micrograph((720, 1024), 0.826, CtfParameters(d1, d2, azimuth,
-                                                                      bfactor_a2=40.0),
-                                    seed=1, dose=50.0)
+        for (d1, d2, _), image in zip(K3_SMALL, images):
             centre = 0.5 * (d1 + d2)
             params = SearchParameters(pixel_size_a=0.826, kv=300.0, cs_mm=2.7,
                                       box=fitting_box(1024, image.shape), resmin_a=50.0,
