@@ -42,10 +42,13 @@ class MotionCorTask:
     params: MotionCorParameters
     image_name: str
     rundir: str
-    is_eer: bool
     executable: str | None = None
     timeout_s: float = 1800.0
     error: str | None = None
+
+    @property
+    def is_eer(self) -> bool:
+        return self.params.input_format == "eer"
 
     @property
     def st_log_path(self) -> str:
@@ -215,7 +218,7 @@ class MotionCorrectionStep:
             tasks.append(MotionCorTask(
                 image_id=image_id, key=f"motioncor-{run.runname}-{image_id}",
                 engine=self.engine, params=params, image_name=name, rundir=str(run.rundir),
-                is_eer=fmt == "eer", executable=self.executable, timeout_s=self.timeout_s,
+                executable=self.executable, timeout_s=self.timeout_s,
                 error=error))
         return tasks
 
