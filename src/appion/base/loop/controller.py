@@ -474,7 +474,6 @@ class Controller:
     def _flush_unstored(self, now: float) -> None:
         if not self.unstored or self.database.blocked(now):
             return
-        sinedon.close_all()  # drop connections broken by the outage
         while self.unstored and not self.database.blocked(time.monotonic()):
             attempt, result = self.unstored.popleft()
             self._store(attempt, result)
