@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from appion.motioncorrection.calc.internal.orientation import (frame_to_gain_orientation,
+                                                               gain_to_frame_orientation)
 from appion.motioncorrection.calc.result import MotionCorParameters
 
 #: Dose per raw frame (e/Å²) classic Appion assumes when no dose is known.
@@ -172,7 +174,6 @@ def defect_map(shape: tuple[int, int], bad_rows: Sequence[int], bad_cols: Sequen
     image's rows × columns); MotionCor2 applies no rotation to the defect map, so
     classic turns it the way ``-RotGain``/``-FlipGain`` turn the gain.
     """
-    from appion.motioncorrection.calc.internal.orientation import gain_to_frame_orientation
     rows, cols = shape
     mask = np.zeros(shape, dtype=np.uint8)
     mask[[r for r in bad_rows if 0 <= r < rows], :] = 1
@@ -195,8 +196,8 @@ def dark_per_frame(dark: np.ndarray | None, dark_nframes: int | None,
 def sum_to_leginon_orientation(image: np.ndarray, rot_gain: int, flip_gain: int,
                                is_eer: bool) -> np.ndarray:
     """Classic ``organizeAlignedSum``: flip up-down when EER xor FlipGain, then rot90(RotGain)."""
-    oriented = image[::-1, :] if bool(is_eer) != bool(flip_gain) else image
-    return np.ascontiguousarray(np.rot90(oriented, k=int(rot_gain) % 4))
+    flip = 1 if bool(is_eer) != bool(flip_gain) else 0
+    return np.ascontiguousarray(frame_to_gain_orientation(image, int(rot_gain), flip))
 
 
 def aligned_filename(filename: str, label: str) -> str:
