@@ -41,11 +41,9 @@ def reference_files(meta: P.ImageMetadata, options: P.MotionCorOptions, rundir: 
         defects = str(rundir / f"defect-{ids['plan']}-r{ids['rot']}f{ids['flip']}-"
                                f"{ids['shape']}.mrc")
     if P.uses_fmintfile(fmt, options.rendered_frame_size):
-        nraw = P.raw_frame_count(meta)
-        total = P.calc_total_dose(options.totaldose, (meta.preset or {}).get("dose"))
-        raw_dose = P.calc_raw_dose(total, nraw)
-        intfile = str(rundir / f"intfile-{nraw}x{options.rendered_frame_size}-"
-                               f"{raw_dose:.4f}.txt")
+        dose = P.exposure_dose(meta, options)
+        intfile = str(rundir / f"intfile-{dose.nraw}x{options.rendered_frame_size}-"
+                               f"{dose.raw:.4f}.txt")
     return P.ReferenceFiles(gain=gain, dark=dark, defect_map=defects, fmintfile=intfile)
 
 
@@ -108,9 +106,7 @@ def write_reference_files(meta: P.ImageMetadata, options: P.MotionCorOptions,
         mask = P.defect_map(meta.leginon_shape, *P.defects_of(meta), rot, flip)
         write_mrc(files.defect_map, mask)
     if files.fmintfile and not os.path.exists(files.fmintfile):
-        nraw = P.raw_frame_count(meta)
-        total = P.calc_total_dose(options.totaldose, (meta.preset or {}).get("dose"))
-        lines = P.fmintfile_lines(nraw, options.rendered_frame_size,
-                                  P.calc_raw_dose(total, nraw))
+        dose = P.exposure_dose(meta, options)
+        lines = P.fmintfile_lines(dose.nraw, options.rendered_frame_size, dose.raw)
         _atomic_write(files.fmintfile,
                       lambda temporary: Path(temporary).write_text("\n".join(lines) + "\n"))

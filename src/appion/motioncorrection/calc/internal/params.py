@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -344,6 +344,19 @@ def raw_frame_count(meta: ImageMetadata) -> int:
     return int(meta.camera.get("nframes") or len(parse_sequence(meta.camera.get("use_frames"))))
 
 
+class ExposureDose(NamedTuple):
+    nraw: int  # raw frames of the exposure
+    total: float | None  # e/Å², None when unknown
+    raw: float  # per raw frame (classic's 0.03 when the total is unknown)
+
+
+def exposure_dose(meta: ImageMetadata, options: MotionCorOptions) -> ExposureDose:
+    """The exposure's raw frame count, total dose and dose per raw frame."""
+    nraw = raw_frame_count(meta)
+    total = calc_total_dose(options.totaldose, (meta.preset or {}).get("dose"))
+    return ExposureDose(nraw, total, calc_raw_dose(total, nraw))
+
+
 def check_options(options: MotionCorOptions) -> None:
     """Classic's fatal checks on the MotionCor2 flags."""
     if options.bft_global <= 0 or options.bft_local <= 0:
@@ -357,8 +370,7 @@ def make_parameters(meta: ImageMetadata, options: MotionCorOptions, *, input_pat
                     output_path: str, references: ReferenceFiles) -> MotionCorParameters:
     """One exposure's MotionCor2 parameters, as classic Appion computed them."""
     fmt = input_format(input_path)
-    nraw = raw_frame_count(meta)
-    total = calc_total_dose(options.totaldose, (meta.preset or {}).get("dose"))
+    nraw, total, _ = exposure_dose(meta, options)
     intfile = uses_fmintfile(fmt, options.rendered_frame_size)
     rendered = options.rendered_frame_size if intfile else 1
     throw, trunc = calc_throw_trunc(nframes=nraw, start_frame=options.ddstartframe,
