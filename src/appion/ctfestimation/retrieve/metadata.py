@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import sinedon
 
+from appion.base.retrieve.leginon_rows import PixelCalibrations, rows_by_ids
 from appion.motioncorrection.calc.internal.params import calc_pixel_size
-from appion.motioncorrection.retrieve.metadata import pixel_calibrations
 
 
 @dataclass(frozen=True)
@@ -32,28 +31,20 @@ class CtfImageInfo:
     scope_defocus_m: float | None
 
 
-def _bulk(model: str, ids: Iterable[Any]) -> dict[int, dict]:
-    wanted = {int(i) for i in ids if i}
-    return sinedon.rows_by_ids(model, wanted) if wanted else {}
-
-
 def load_ctf_metadata(image_ids: Iterable[int]) -> dict[int, CtfImageInfo]:
     """``{image_id: CtfImageInfo}`` for every image found."""
-    images = _bulk("AcquisitionImageData", image_ids)
-    cameras = _bulk("CameraEMData", (row.get("camera") for row in images.values()))
-    scopes = _bulk("ScopeEMData", (row.get("scope") for row in images.values()))
-    sessions = _bulk("SessionData", (row.get("session") for row in images.values()))
-    tems = _bulk("InstrumentData", (row.get("tem") for row in scopes.values()))
-    calibrations: dict[tuple, tuple] = {}
+    images = rows_by_ids("AcquisitionImageData", image_ids)
+    cameras = rows_by_ids("CameraEMData", (row.get("camera") for row in images.values()))
+    scopes = rows_by_ids("ScopeEMData", (row.get("scope") for row in images.values()))
+    sessions = rows_by_ids("SessionData", (row.get("session") for row in images.values()))
+    tems = rows_by_ids("InstrumentData", (row.get("tem") for row in scopes.values()))
+    calibrations = PixelCalibrations()
     found = {}
     for image_id, image in images.items():
         camera = cameras.get(image.get("camera")) or {}
         scope = scopes.get(image.get("scope")) or {}
         session = sessions.get(image.get("session")) or {}
-        key = (scope.get("tem"), camera.get("ccdcamera"), scope.get("magnification"))
-        if key not in calibrations:
-            calibrations[key] = pixel_calibrations(*key)
-        pixel_size = calc_pixel_size(calibrations[key], image["def_timestamp"],
+        pixel_size = calc_pixel_size(calibrations(camera, scope), image["def_timestamp"],
                                      int(camera.get("binning_x") or 1))
         tem = tems.get(scope.get("tem")) or {}
         high_tension = scope.get("high_tension")
