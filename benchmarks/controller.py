@@ -28,9 +28,8 @@ from pathlib import Path
 import sinedon
 from sinedon import schema
 
-from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
-                                             add_script_options)
-from appion.base.loop import add_runtime_options, run_pipeline
+from appion.base.cli.pipeline import parse_pipeline_options
+from appion.base.loop import run_pipeline
 from appion.base.loop.controller import Events
 from appion.base.loop.feed import ImageFeed
 from appion.base.loop.noop_step import NoopStep
@@ -39,11 +38,7 @@ from appion.simulation.rows import RowsSession, start_rows_session
 
 
 def _options(args: list[str]) -> argparse.Namespace:
-    parser = ClassicArgumentParser(prog="benchmark")
-    add_script_options(parser, procdir="pipeline")
-    add_loop_options(parser)
-    add_runtime_options(parser)
-    return parser.parse_args(args)
+    return parse_pipeline_options(args, prog="benchmark")
 
 
 def _init_databases(config) -> None:

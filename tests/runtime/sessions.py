@@ -7,9 +7,7 @@ from pathlib import Path
 
 import sinedon
 
-from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
-                                             add_script_options)
-from appion.base.loop import add_runtime_options
+from appion.base.cli.pipeline import parse_pipeline_options
 from appion.simulation.rows import RowsSession, start_rows_session
 
 
@@ -19,11 +17,7 @@ def make_session(tmp_path: Path, name: str = "24nov26z") -> RowsSession:
 
 def pipeline_options(args: list[str]) -> argparse.Namespace:
     """The options ``appion pipeline`` would parse (classic + runtime flags)."""
-    parser = ClassicArgumentParser(prog="test")
-    add_script_options(parser, procdir="pipeline")
-    add_loop_options(parser)
-    add_runtime_options(parser)
-    return parser.parse_args(args)
+    return parse_pipeline_options(args, prog="test")
 
 
 def pair_rows(runname: str, method: str = "appion-noop") -> list[int]:

@@ -22,7 +22,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from appion.base.cli.classic_options import add_loop_options, add_script_options
+from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
+                                             add_script_options)
 from appion.base.errors import UsageError
 
 #: Step name -> ``module`` (factory ``make_step``) or ``module:factory``.
@@ -123,11 +124,26 @@ def register(subparsers) -> None:
     parser.add_argument("--dry-run", dest="dry_run", action="store_true", default=False,
                         help="print the images the first step would process, as JSON "
                              "lines, and write nothing")
+    add_pipeline_run_options(parser)
+    parser.set_defaults(func=lambda options: run_command(options, parser))
+
+
+def add_pipeline_run_options(parser: argparse.ArgumentParser) -> None:
+    """The run flags of ``appion pipeline``: classic script options (run directory under
+    :data:`PROCDIR`), classic loop options and the runtime options."""
     add_script_options(parser, procdir=PROCDIR)
     add_loop_options(parser)
     from appion.base.loop.options import add_runtime_options
     add_runtime_options(parser)
-    parser.set_defaults(func=lambda options: run_command(options, parser))
+
+
+def parse_pipeline_options(args: Sequence[str], *, prog: str = "appion-pipeline"
+                           ) -> argparse.Namespace:
+    """``args`` parsed with :func:`add_pipeline_run_options` alone (no ``--steps`` or
+    step flags), for callers that build the steps themselves (tests, benchmarks)."""
+    parser = ClassicArgumentParser(prog=prog)
+    add_pipeline_run_options(parser)
+    return parser.parse_args(list(args))
 
 
 def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser | None = None
