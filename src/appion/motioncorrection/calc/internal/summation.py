@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from appion.motioncorrection.calc.internal.alignment import padded_shape, ramp_factors
+from appion.motioncorrection.calc.internal.alignment import (pad_with_mean, padded_shape,
+                                                             shift_spectra)
 from appion.motioncorrection.calc.internal.dose_weighting import DoseAccumulator
 
 TILE = 512  # FFT side of a tile
@@ -39,15 +40,6 @@ class Sums:
 
     plain: np.ndarray
     dose_weighted: np.ndarray | None
-
-
-def fill_padding(buffer: np.ndarray, rows: int, cols: int) -> None:
-    """Fill ``buffer`` outside its top-left ``rows`` × ``cols`` with that region's mean."""
-    if (rows, cols) == buffer.shape:
-        return
-    mean = np.float32(buffer[:rows, :cols].mean())
-    buffer[rows:, :] = mean
-    buffer[:rows, cols:] = mean
 
 
 class GlobalSummer:
@@ -68,15 +60,13 @@ class GlobalSummer:
     def prepare(self, buffer: np.ndarray, shift: tuple[float, float]
                 ) -> tuple[np.ndarray, tuple[float, float]]:
         """The spectrum of a corrected frame in ``buffer`` (which it overwrites), and its shift."""
-        fill_padding(buffer, *self.shape)
+        pad_with_mean(buffer[:self.shape[0], :self.shape[1]], self.padded, out=buffer)
         return scipy.fft.rfft2(buffer, workers=self.threads, overwrite_x=True), shift
 
     def add(self, index: int, prepared: tuple[np.ndarray, tuple[float, float]]) -> None:
         """Move frame ``index``'s spectrum back by its shift and add it to the sums."""
         spectrum, (dx, dy) = prepared
-        rows, cols = ramp_factors(self.padded, -dx, -dy)
-        spectrum *= rows[0][:, None]
-        spectrum *= cols[0][None, :]
+        shift_spectra(spectrum[None], self.padded, -dx, -dy, out=spectrum[None])
         self.plain += spectrum
         if self.dose is not None:
             self.dose.add(index, spectrum)
@@ -160,9 +150,8 @@ class TileSummer:
     def add(self, index: int, prepared: tuple[np.ndarray, np.ndarray]) -> None:
         """Move frame ``index``'s tiles by their fractions and add them to the sums."""
         spectra, fraction = prepared
-        rows, cols = ramp_factors((self.side, self.side), -fraction[:, 0], -fraction[:, 1])
-        spectra *= rows[:, :, None]
-        spectra *= cols[:, None, :]
+        shift_spectra(spectra, (self.side, self.side), -fraction[:, 0], -fraction[:, 1],
+                      out=spectra)
         self.plain += spectra
         if self.dose is not None:
             self.dose.add(index, spectra)
