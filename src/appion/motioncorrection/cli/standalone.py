@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from appion.motioncorrection.calc.internal.builtin_engine import run_builtin
     from appion.motioncorrection.calc.internal.movie_io import movie_format
     from appion.motioncorrection.calc.result import MotionCorParameters
+    from appion.motioncorrection.store.results import write_text_file
 
     dose_weight = args.dose_per_frame is not None
     if dose_weight and args.apix is None:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         rendered_frame_size=args.eer_group)
     result = run_builtin(params, device=args.device, threads=args.threads)
     if args.log:
-        _write_text(args.log, result.log_text)
+        write_text_file(args.log, result.log_text)
     if args.json:
         print(json.dumps({
             "movie": args.movie, "aligned_path": result.aligned_path,
@@ -80,10 +80,3 @@ def run(args: argparse.Namespace) -> int:
         log.info("aligned sum %s (%d frames, %.1f s)", result.aligned_path,
                  len(result.shifts_px), result.elapsed_s)
     return 0
-
-
-def _write_text(path: str, text: str) -> None:
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
