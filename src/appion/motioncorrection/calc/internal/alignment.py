@@ -271,8 +271,7 @@ def _refine(before: float, peak: float, after: float) -> float:
     return float(np.clip((before - after) / (2 * curvature), -0.5, 0.5))
 
 
-def _own_spectra(spectra: np.ndarray, shape: tuple[int, int], shifts: np.ndarray, group: int,
-                 total: np.ndarray):
+def _own_spectra(spectra: np.ndarray, shape: tuple[int, int], shifts: np.ndarray, group: int):
     """Yield (frame slice, own spectra) in batches: each frame moved (or its group's sum)."""
     count = len(spectra)
     if group <= 1:
@@ -329,7 +328,7 @@ def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray,
             return subpixel_peaks(cc, max_shift)
 
         updates = np.concatenate(list(_imap(threads, peaks,
-                                            _own_spectra(spectra, shape, shifts, group, total))))
+                                            _own_spectra(spectra, shape, shifts, group))))
         shifts += updates
         error = float(np.mean(np.hypot(updates[:, 0] * scale[0], updates[:, 1] * scale[1])))
         errors.append(error)
