@@ -166,12 +166,10 @@ def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser | N
 def _refuse_a_second_controller(rundir: Path) -> None:
     """Fail before any row is written when a controller already holds the run directory
     (``run_pipeline`` takes the lock itself; this only makes the refusal early)."""
-    from appion.base.errors import AppionError
-    from appion.base.loop.state import lock_owner
+    from appion.base.loop.state import already_running, lock_owner
     owner = lock_owner(rundir.expanduser().absolute())
     if owner:
-        raise AppionError(f"another controller ({owner}) is already running in "
-                          f"{rundir}; stop it first or choose another --rundir")
+        raise already_running(owner, rundir)
 
 
 def print_pending(step, run) -> int:

@@ -55,9 +55,7 @@ class RunLock:
         except BlockingIOError:
             owner = _read_owner(fd)
             os.close(fd)
-            raise AppionError(
-                f"another controller ({owner}) is already running in {self.path.parent}; "
-                "stop it first or choose another --rundir") from None
+            raise already_running(owner, self.path.parent) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
         os.fsync(fd)
@@ -75,6 +73,13 @@ class RunLock:
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+def already_running(owner: str, rundir: Path | str) -> AppionError:
+    """The refusal of a second controller in ``rundir``, held by ``owner`` (see
+    :func:`lock_owner`)."""
+    return AppionError(f"another controller ({owner}) is already running in {rundir}; "
+                       "stop it first or choose another --rundir")
 
 
 def _read_owner(fd: int) -> str:
