@@ -183,18 +183,33 @@ def _first_pass(movie: Movie, indices: list[int], references: gain_mod.FrameCorr
     The binned copies are gain- and dark-corrected, not yet defect-corrected.
     Decoded frames are appended to ``kept`` when it is given.
     """
-    small = (movie.shape[0] // factor, movie.shape[1] // factor)
-    stack = alignment.frame_stack(len(indices), alignment.padded_shape(small))
     frame_sum = np.zeros(movie.shape, _sum_type(movie.dtype, len(indices)))
+
+    def summed() -> Iterator[np.ndarray]:
+        for raw in movie.frames(indices, threads):
+            if kept is not None:
+                kept.append(raw)
+            np.add(frame_sum, raw, out=frame_sum, casting="unsafe")
+            yield raw
+
+    stack = _binned_stack(summed(), len(indices), movie.shape, references, factor)
+    return frame_sum.astype(np.float32, copy=False), stack
+
+
+def _binned_stack(raws: Iterable[np.ndarray], count: int, shape: tuple[int, int],
+                  references: gain_mod.FrameCorrection, factor: int) -> np.ndarray:
+    """An :func:`alignment.frame_stack` of ``count`` raw frames, corrected and binned.
+
+    ``references`` should carry no defects: they are replaced in the binned frames.
+    """
+    small = (shape[0] // factor, shape[1] // factor)
+    stack = alignment.frame_stack(count, alignment.padded_shape(small))
     plain = references.gain is None and references.dark is None
-    buffer = None if plain else np.empty(movie.shape, np.float32)
-    for index, raw in enumerate(movie.frames(indices, threads)):
-        if kept is not None:
-            kept.append(raw)
-        np.add(frame_sum, raw, out=frame_sum, casting="unsafe")
+    buffer = None if plain else np.empty(shape, np.float32)
+    for index, raw in enumerate(raws):
         frame = raw if plain else gain_mod.correct_frame(raw, references, out=buffer)
         stack[index, :small[0], :small[1]] = alignment.bin_frame(frame, factor)
-    return frame_sum.astype(np.float32, copy=False), stack
+    return stack
 
 
 def _sum_type(dtype: np.dtype, count: int) -> type:
@@ -245,11 +260,8 @@ def align_frames(raws: list[np.ndarray], correction: gain_mod.FrameCorrection,
     shape = raws[0].shape
     factor = alignment.align_bin(shape, pixel_size, params.bfactor[0], params.ft_bin)
     small = (shape[0] // factor, shape[1] // factor)
-    stack = alignment.frame_stack(len(raws), alignment.padded_shape(small))
     references = gain_mod.FrameCorrection(gain=correction.gain, dark=correction.dark)
-    for index, raw in enumerate(raws):
-        stack[index, :small[0], :small[1]] = alignment.bin_frame(
-            gain_mod.correct_frame(raw, references), factor)
+    stack = _binned_stack(raws, len(raws), shape, references, factor)
     _replace_binned_defects(stack, shape, correction, factor)
     return _align_binned(stack, small, factor, params, pixel_size, threads,
                          log or _LogWriter(params))

@@ -144,8 +144,8 @@ def replace_defects(frame: np.ndarray, defects: DefectReplacement) -> None:
 
 
 def correct_frame(raw: np.ndarray, correction: FrameCorrection,
-                  out: np.ndarray | None = None, *, defects: bool = True) -> np.ndarray:
-    """A float32 copy of a raw frame with dark, gain and (unless told not) defects corrected.
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """A float32 copy of a raw frame with dark, gain and defects corrected.
 
     ``out`` may be a view (e.g. the top-left of a padded buffer).
     """
@@ -159,6 +159,6 @@ def correct_frame(raw: np.ndarray, correction: FrameCorrection,
         np.multiply(raw, correction.gain, out=out, dtype=np.float32)
     else:
         np.copyto(out, raw, casting="unsafe")
-    if defects and correction.defects is not None:
+    if correction.defects is not None:
         replace_defects(out, correction.defects)
     return out
