@@ -40,6 +40,7 @@ from appion.motioncorrection.calc.internal import alignment, gain as gain_mod
 from appion.motioncorrection.calc.internal.dose_weighting import (DoseAccumulator,
                                                                   frame_mid_exposures)
 from appion.motioncorrection.calc.internal.movie_io import Movie, open_movie, read_image
+from appion.motioncorrection.calc.internal.params import input_flag
 from appion.motioncorrection.calc.internal.summation import GlobalSummer, TileSummer
 from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
 
@@ -79,11 +80,11 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
                           f"{device!r}; use --device cpu")
     threads = max(1, threads or os.cpu_count() or 1)
     _check_params(params)
-    log = _LogWriter(params)
     pixel_size = params.pixel_size_a or DEFAULT_PIXEL_SIZE_A
     with open_movie(params.input_path, params.input_format, eer_sampling=params.eer_sampling,
                     fmintfile_path=params.fmintfile_path,
                     rendered_frame_size=params.rendered_frame_size) as movie:
+        log = _LogWriter(params)
         log.stack(movie)
         indices = _used_frames(movie, params)
         shape = movie.shape
@@ -384,8 +385,8 @@ class _LogWriter:
 
     def __init__(self, params: MotionCorParameters):
         self.lines: list[str] = [f"Appion built-in motion correction {appion.__version__}", ""]
-        flag = {"tiff": "-InTiff", "tif": "-InTiff", "eer": "-InEer"}.get(
-            params.input_format.lower(), "-InMrc")
+        fmt = params.input_format.lower()  # one open_movie accepts
+        flag = input_flag("tiff" if fmt == "tif" else fmt)
         for name in ("-InMrc", "-InTiff", "-InEer"):
             self.lines.append(f"{name:<17}{params.input_path if name == flag else ''}")
         cols, rows = params.patch

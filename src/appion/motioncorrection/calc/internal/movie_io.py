@@ -19,6 +19,7 @@ import numpy as np
 import tifffile
 
 from appion.base.errors import InputFileError
+from appion.motioncorrection.calc.internal import params as P
 
 MRC_MODES = (0, 1, 2, 6, 12)
 _IMOD_STAMP = 1146047817  # IMOD marks mode-0 files whose bytes are unsigned
@@ -271,14 +272,12 @@ def open_movie(path: str, input_format: str, *, eer_sampling: int = 1,
 
 
 def movie_format(path: str) -> str:
-    """The input format implied by a file name (``.mrc``/``.mrcs``, ``.tif``/``.tiff``, ``.eer``)."""
-    lower = path.lower()
-    for suffix, fmt in ((".eer", "eer"), (".tiff", "tiff"), (".tif", "tiff"),
-                        (".mrcs", "mrc"), (".mrc", "mrc")):
-        if lower.endswith(suffix):
-            return fmt
-    raise InputFileError(f"cannot tell the format of {path} from its name; "
-                         "use .mrc, .mrcs, .tif, .tiff or .eer")
+    """The input format implied by a file name (:func:`params.input_format`), or one line."""
+    try:
+        return P.input_format(path)
+    except ValueError:
+        raise InputFileError(f"cannot tell the format of {path} from its name; "
+                             "use .mrc, .mrcs, .tif, .tiff or .eer") from None
 
 
 def read_image(path: str, what: str) -> np.ndarray:
