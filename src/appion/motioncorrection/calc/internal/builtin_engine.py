@@ -36,6 +36,7 @@ import scipy.fft
 
 import appion
 from appion.base.errors import EngineError, InputFileError
+from appion.motioncorrection.calc.external.motioncor import dw_path
 from appion.motioncorrection.calc.internal import alignment, gain as gain_mod
 from appion.motioncorrection.calc.internal.dose_weighting import (DoseAccumulator,
                                                                   frame_mid_exposures)
@@ -121,9 +122,9 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
 
 
 def dose_weighted_path(output_path: str) -> str:
-    """MotionCor2's name for the dose-weighted sum: ``<stem>_DW.mrc``."""
-    stem, ext = os.path.splitext(output_path)
-    return f"{stem}_DW{ext or '.mrc'}"
+    """MotionCor2's name for the dose-weighted sum (``.mrc`` added to an output without one)."""
+    weighted = dw_path(output_path)
+    return weighted if os.path.splitext(output_path)[1] else f"{weighted}.mrc"
 
 
 def _check_params(params: MotionCorParameters) -> None:
