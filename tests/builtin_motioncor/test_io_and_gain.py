@@ -161,7 +161,7 @@ def test_defects_and_hot_pixels_are_replaced_by_neighbours():
     rng = np.random.default_rng(2)
     frame_sum = rng.normal(100, 5, (50, 60)).astype(np.float32)
     frame_sum[10, 20] = 5000  # hot pixel
-    hot = gain_mod.hot_pixels(frame_sum)
+    hot = gain_mod.hot_pixels(frame_sum).mask
     assert hot[10, 20] and hot.sum() == 1
     mask = hot.copy()
     mask[:, 33] = True  # a dead column from the defect map

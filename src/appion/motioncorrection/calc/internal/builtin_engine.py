@@ -227,12 +227,13 @@ def _correction(params: MotionCorParameters, references: gain_mod.FrameCorrectio
         corrected_sum = corrected_sum - count * references.dark
     if references.gain is not None:
         corrected_sum = corrected_sum * references.gain
-    mask = gain_mod.hot_pixels(corrected_sum)
+    hot = gain_mod.hot_pixels(corrected_sum)
+    mask = hot.mask
     if params.defect_map_path:
         defect_map = read_image(params.defect_map_path, "defect map")
         mask |= gain_mod.defect_mask_from_map(defect_map, frame_sum.shape,
                                               params.defect_map_path)
-    log.hot_pixels(corrected_sum, int(mask.sum()))
+    log.hot_pixels(hot.mean, hot.std, int(mask.sum()))
     defects = gain_mod.defect_replacement(mask) if mask.any() else None
     return gain_mod.FrameCorrection(gain=references.gain, dark=references.dark,
                                     defects=defects)
@@ -417,8 +418,7 @@ class _LogWriter:
         else:
             self.lines.append(f"Stack: {cols}  {rows}  {movie.nframes}\n")
 
-    def hot_pixels(self, corrected_sum: np.ndarray, count: int) -> None:
-        mean, std = gain_mod.mean_std(corrected_sum)
+    def hot_pixels(self, mean: float, std: float, count: int) -> None:
         self.lines += ["Detect bad and hot pixels.", f"Mean & Std: {mean:8.2f} {std:8.2f}",
                        f"Hot pixel threshold: {mean + gain_mod.HOT_PIXEL_SIGMAS * std:8.2f}",
                        f"Bad and hot pixels replaced: {count}", ""]

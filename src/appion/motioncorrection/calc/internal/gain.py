@@ -9,6 +9,7 @@ Defective and hot pixels are replaced by the mean of their good neighbours.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,18 +76,25 @@ def defect_mask_from_map(defect_map: np.ndarray, frame_shape: tuple[int, int], p
     return defect_map != 0
 
 
-def hot_pixels(frame_sum: np.ndarray, sigmas: float = HOT_PIXEL_SIGMAS) -> np.ndarray:
+class HotPixels(NamedTuple):
+    mask: np.ndarray  # bool, True at hot pixels
+    mean: float  # of all pixels (the first pass)
+    std: float
+
+
+def hot_pixels(frame_sum: np.ndarray, sigmas: float = HOT_PIXEL_SIGMAS) -> HotPixels:
     """Pixels of a (gain-corrected) frame sum far above the rest, like MotionCor2's detection.
 
     Two passes: the first threshold from all pixels, the second from the pixels
     below it, so that a few very hot pixels do not hide the moderately hot ones.
+    Returned with the first pass's mean and standard deviation.
     """
-    mean, std = mean_std(frame_sum)
+    mean_all, std_all = mean, std = mean_std(frame_sum)
     mask = frame_sum > mean + sigmas * std
     if not mask.all():
         mean, std = mean_std(frame_sum, ~mask)
         mask = frame_sum > mean + sigmas * std
-    return mask
+    return HotPixels(mask, mean_all, std_all)
 
 
 def mean_std(image: np.ndarray, where: np.ndarray | None = None, block_rows: int = 256
