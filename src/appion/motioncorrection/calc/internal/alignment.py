@@ -26,6 +26,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from appion.motioncorrection.calc.internal.dose_weighting import rfft_frequencies_squared
+
 #: Alignment pixel size (Å) per √B: the B-factor weight is ~e^-3 at its Nyquist.
 ALIGN_PIXEL_PER_SQRT_B = 0.15
 #: Smallest side (pixels) of the binned frames used for alignment.
@@ -217,9 +219,7 @@ def shift_spectra(spectra: np.ndarray, shape: tuple[int, int], dx: np.ndarray, d
 
 def bfactor_filter(shape: tuple[int, int], pixel_size_a: float, bfactor: float) -> np.ndarray:
     """exp(-B k²/4) on the rfft2 grid (k in 1/Å), float32."""
-    ky = np.fft.fftfreq(shape[0], d=pixel_size_a)
-    kx = np.fft.rfftfreq(shape[1], d=pixel_size_a)
-    k2 = ky[:, None] ** 2 + kx[None, :] ** 2
+    k2 = rfft_frequencies_squared(shape, pixel_size_a)
     return np.exp(-bfactor * k2 / 4).astype(np.float32)
 
 

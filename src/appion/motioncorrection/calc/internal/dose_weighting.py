@@ -39,11 +39,16 @@ def frame_mid_exposures(doses: Sequence[float], pre_exposure: float = 0.0) -> np
     return pre_exposure + np.cumsum(doses) - doses / 2
 
 
-def rfft_frequencies(shape: tuple[int, int], pixel_size_a: float) -> np.ndarray:
-    """|k| in 1/Å on the grid of ``numpy.fft.rfft2`` for an image of ``shape``."""
+def rfft_frequencies_squared(shape: tuple[int, int], pixel_size_a: float) -> np.ndarray:
+    """|k|² in 1/Å² on the grid of ``numpy.fft.rfft2`` for an image of ``shape``."""
     ky = np.fft.fftfreq(shape[0], d=pixel_size_a)
     kx = np.fft.rfftfreq(shape[1], d=pixel_size_a)
-    return np.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2)
+    return ky[:, None] ** 2 + kx[None, :] ** 2
+
+
+def rfft_frequencies(shape: tuple[int, int], pixel_size_a: float) -> np.ndarray:
+    """|k| in 1/Å on the grid of ``numpy.fft.rfft2`` for an image of ``shape``."""
+    return np.sqrt(rfft_frequencies_squared(shape, pixel_size_a))
 
 
 def dose_weights(shape: tuple[int, int], pixel_size_a: float, mid_exposures: Sequence[float],
