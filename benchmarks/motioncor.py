@@ -39,21 +39,26 @@ def drift(nframes: int, rng: np.random.Generator) -> np.ndarray:
     return np.cumsum(steps, axis=0)
 
 
+def rfft_grid(shape):
+    """Frequencies (rows (h, 1), columns (1, w//2+1)) of an rfft2 grid, float32."""
+    return (np.fft.fftfreq(shape[0]).astype(np.float32)[:, None],
+            np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :])
+
+
 def scene(shape, rng, mean):
-    ky = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
-    kx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
+    ky, kx = rfft_grid(shape)
     k = np.hypot(ky, kx)
     k[0, 0] = 1
     spectrum = np.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) / k
     image = np.fft.irfft2(spectrum, s=shape).astype(np.float32)
     image = (image - image.mean()) / image.std()
-    return mean * np.exp(0.4 * image), spectrum / np.abs(spectrum).max()
+    return mean * np.exp(0.4 * image)
 
 
-def shifted(spectrum_of_scene, shape, mean, dx, dy):
+def shifted(spectrum_of_scene, shape, grid, dx, dy):
+    """The scene moved by (dx, dy) pixels (a Fourier phase ramp on ``grid``)."""
     import scipy.fft
-    ky = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
-    kx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
+    ky, kx = grid
     ramp = np.exp(-2j * np.pi * (ky * dy)) * np.exp(-2j * np.pi * (kx * dx))
     return scipy.fft.irfft2(spectrum_of_scene * ramp, s=shape, workers=2)
 
@@ -63,12 +68,13 @@ def make_k3(path: Path, nframes: int, seed: int = 0) -> np.ndarray:
     import scipy.fft
     rng = np.random.default_rng(seed)
     shape = (4092, 5760)
-    expected, _ = scene(shape, rng, 1.0)
+    expected = scene(shape, rng, 1.0)
     spectrum = scipy.fft.rfft2(expected, workers=2)
+    grid = rfft_grid(shape)
     shifts = drift(nframes, rng)
     with tifffile.TiffWriter(path, bigtiff=False) as tif:
         for dx, dy in shifts:
-            frame = np.clip(shifted(spectrum, shape, 1.0, dx, dy), 0, None)
+            frame = np.clip(shifted(spectrum, shape, grid, dx, dy), 0, None)
             tif.write(rng.poisson(frame).astype(np.uint8), compression="lzw",
                       photometric="minisblack", contiguous=False)
     return shifts
@@ -79,7 +85,7 @@ def make_eer(path: Path, raw_frames: int, group: int, seed: int = 1):
     from appion.simulation import eer
     rng = np.random.default_rng(seed)
     shape = (4096, 4096)
-    expected, _ = scene(shape, rng, 1.0)
+    expected = scene(shape, rng, 1.0)
     cumulative = np.cumsum(expected.ravel() / expected.sum())
     shifts = drift(raw_frames // group, rng)
     per_frame = int(0.05 * shape[0] * shape[1])  # 0.05 e/px per raw frame
