@@ -83,5 +83,4 @@ class CtfResult:
     tilt_axis_angle_deg: float | None = None
     tilt_angle_deg: float | None = None
     sample_thickness_a: float | None = None
-    local_plot: str | None = None
     local_star: str | None = None

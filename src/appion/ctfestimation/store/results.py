@@ -118,7 +118,7 @@ def ctfdata_values(result: CtfResult, acerun_id: int) -> dict[str, Any]:
         resolution_80_percent=scores.resolution_80_percent,
         resolution_50_percent=scores.resolution_50_percent,
         graph1=result.graph1, graph2=result.graph2, graph3=result.graph3,
-        graph4=result.graph4, localplot=result.local_plot,
+        graph4=result.graph4,
         localCTFstarfile=result.local_star, tilt_angle=result.tilt_angle_deg,
         tilt_axis_angle=result.tilt_axis_angle_deg,
         sample_thickness=result.sample_thickness_a)
