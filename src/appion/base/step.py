@@ -23,9 +23,9 @@ tuples), so they pickle cheaply to any Dask worker.  Every Task has ``image_id``
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -69,3 +69,13 @@ def run_id_or_init(find: Callable[[RunContext], int | None],
         init(run)
         run_id = find(run)
     return run_id
+
+
+def cached_run_id(run: RunContext, key: str, find: Callable[[], int | None]) -> int | None:
+    """``run.extra[key]``, looked up with ``find()`` until the run's rows exist."""
+    if key not in run.extra:
+        found = find()
+        if found is None:
+            return None
+        run.extra[key] = found
+    return run.extra[key]

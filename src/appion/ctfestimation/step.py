@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from appion.base.errors import AppionError, InputFileError, UsageError
-from appion.base.step import RunContext, run_id_or_init
+from appion.base.step import RunContext, cached_run_id, run_id_or_init
 from appion.ctfestimation.calc.internal import classic
 from appion.ctfestimation.calc.internal.estimator import (Estimate, SearchParameters,
                                                           estimate_from_spectrum, evaluate_fit)
@@ -246,13 +246,12 @@ class CtfStep:
     # -- controller -------------------------------------------------------------
 
     def _run_id(self, run: RunContext) -> int | None:
-        if RUN_ID_KEY not in run.extra:
-            from appion.ctfestimation.store.results import find_run
+        from appion.ctfestimation.store.results import find_run
+
+        def find() -> int | None:
             found = find_run(run.runname, run.session["id"])
-            if found is None:
-                return None
-            run.extra[RUN_ID_KEY] = int(found["id"])
-        return run.extra[RUN_ID_KEY]
+            return int(found["id"]) if found else None
+        return cached_run_id(run, RUN_ID_KEY, find)
 
     def init_run(self, run: RunContext) -> None:
         if not run.commit or getattr(run.options, "dry_run", False):

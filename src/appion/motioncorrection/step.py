@@ -21,7 +21,7 @@ import mrcfile
 import numpy as np
 
 from appion.base.errors import AppionError, EngineError, InputFileError, UsageError
-from appion.base.step import RunContext, run_id_or_init
+from appion.base.step import RunContext, cached_run_id, run_id_or_init
 from appion.motioncorrection.calc.external import motioncor as mc
 from appion.motioncorrection.calc.internal import params as P
 from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
@@ -159,14 +159,9 @@ class MotionCorrectionStep:
     # -- controller -------------------------------------------------------------
 
     def _run_id(self, run: RunContext) -> int | None:
-        if RUN_ID_KEY not in run.extra:
-            from appion.motioncorrection.store.results import find_run
-            found = find_run(runname=run.runname, rundir=str(run.rundir),
-                             session_id=run.session["id"])
-            if found is None:
-                return None
-            run.extra[RUN_ID_KEY] = found
-        return run.extra[RUN_ID_KEY]
+        from appion.motioncorrection.store.results import find_run
+        return cached_run_id(run, RUN_ID_KEY, lambda: find_run(
+            runname=run.runname, rundir=str(run.rundir), session_id=run.session["id"]))
 
     def init_run(self, run: RunContext) -> None:
         if not run.commit or getattr(run.options, "dry_run", False):
