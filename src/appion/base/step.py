@@ -17,7 +17,7 @@ A step (motion correction, CTF estimation, …) is a module-level object with:
 
 Tasks and Results are frozen dataclasses holding plain data (paths, numbers,
 tuples), so they pickle cheaply to any Dask worker.  Every Task has ``image_id``
-(the source image) and ``key`` (a deterministic Dask key).
+(the source image); the controller gives each attempt its deterministic Dask key.
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ class CtfTask:
     """One micrograph to estimate: everything a worker needs, no database."""
 
     image_id: int
-    key: str
     engine: str
     params: CtfParameters
     defocus_init_a: float
@@ -321,8 +320,7 @@ class CtfStep:
             params = CtfParameters(micrograph_path=info.path, output_dir=str(run.rundir),
                                    name=info.filename, search=search,
                                    gctf=self.options.gctf, timeout_s=self.options.timeout_s)
-            tasks.append(CtfTask(image_id=image_id, key=f"ctf-{run.runname}-{image_id}",
-                                 engine=self.options.engine, params=params,
+            tasks.append(CtfTask(image_id=image_id, engine=self.options.engine, params=params,
                                  defocus_init_a=center, executable=self.options.executable))
         return tasks
 

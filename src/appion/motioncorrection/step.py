@@ -37,7 +37,6 @@ class MotionCorTask:
     """One exposure to motion-correct: everything a worker needs, no database."""
 
     image_id: int
-    key: str
     engine: str
     params: MotionCorParameters
     image_name: str
@@ -211,8 +210,7 @@ class MotionCorrectionStep:
                 meta, self.options, input_path=input_path,
                 output_path=os.path.join(str(run.rundir), f"{name}_c.mrc"), references=files)
             tasks.append(MotionCorTask(
-                image_id=image_id, key=f"motioncor-{run.runname}-{image_id}",
-                engine=self.engine, params=params, image_name=name, rundir=str(run.rundir),
+                image_id=image_id, engine=self.engine, params=params, image_name=name, rundir=str(run.rundir),
                 executable=self.executable, timeout_s=self.timeout_s,
                 error=error))
         return tasks

@@ -27,7 +27,6 @@ from appion.base.store import jobs
 @dataclass(frozen=True)
 class NoopTask:
     image_id: int
-    key: str
     output_dir: str
     sleep_s: float = 0.0
     fail_times: int = 0
@@ -104,7 +103,7 @@ class NoopStep:
 
     def prepare(self, run: RunContext, image_ids: list[int]) -> list[NoopTask]:
         output_dir = str(run.rundir / self.name)
-        return [NoopTask(image_id, f"{self.name}-{run.runname}-{image_id}", output_dir,
+        return [NoopTask(image_id, output_dir,
                          self.sleep_s, self.fail_times, self.kill_worker_once)
                 for image_id in image_ids]
 
