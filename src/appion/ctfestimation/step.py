@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from appion.base.errors import AppionError, InputFileError, UsageError
+from appion.base.files import atomic_path, write_mrc
 from appion.base.step import RunContext, cached_run_id, run_id_or_init
 from appion.ctfestimation.calc.internal import classic
 from appion.ctfestimation.calc.internal.estimator import (Estimate, SearchParameters,
@@ -370,11 +371,8 @@ def _link_input(task: CtfTask) -> CtfParameters:
     """Classic: the engine reads ``<rundir>/<name>.mrc``, a symlink to the micrograph."""
     link = Path(task.params.output_dir) / f"{task.params.name}.mrc"
     if os.path.realpath(link) != os.path.realpath(task.params.micrograph_path):
-        temporary = link.with_name(f".{link.name}.{os.getpid()}")
-        if temporary.is_symlink() or temporary.exists():
-            temporary.unlink()
-        os.symlink(os.path.abspath(task.params.micrograph_path), temporary)
-        os.replace(temporary, link)
+        with atomic_path(link) as temporary:
+            os.symlink(os.path.abspath(task.params.micrograph_path), temporary)
     return replace(task.params, micrograph_path=link.name)
 
 
@@ -427,11 +425,10 @@ def run_ctf_task(task: CtfTask) -> CtfResult:
     pow_mrc = opimages / f"{name}-pow.mrc"
     comparison = diagnostics.fit_comparison(estimate.spectrum, fit, search)
     if output is not None and output.diagnostic_path and os.path.isfile(output.diagnostic_path):
-        temporary = pow_mrc.with_name(f".{pow_mrc.name}.{os.getpid()}")
-        shutil.move(output.diagnostic_path, temporary)
-        os.replace(temporary, pow_mrc)
+        with atomic_path(pow_mrc) as temporary:
+            shutil.move(output.diagnostic_path, temporary)
     else:
-        diagnostics.write_mrc(comparison, pow_mrc, search.pixel_size_a)
+        write_mrc(pow_mrc, comparison.astype(np.float32), search.pixel_size_a)
     graph3 = diagnostics.write_image(comparison, opimages / f"{name}-pow.jpg")
     graph1 = diagnostics.write_image(diagnostics.centred_full_spectrum(estimate.spectrum),
                                      opimages / f"{name}-powerspec.jpg")

@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mrcfile
@@ -251,12 +250,12 @@ def _orient_in_place(path: str, rot_gain: int, flip_gain: int, is_eer: bool) -> 
     """Turn a sum written in the frames' orientation back to Leginon's (classic)."""
     if not rot_gain % 4 and bool(is_eer) == bool(flip_gain):
         return
-    from appion.motioncorrection.store.references import write_mrc
+    from appion.base.files import write_mrc
     with mrcfile.open(path, permissive=True) as mrc:
         data = np.asarray(mrc.data)
         voxel = mrc.voxel_size.copy()
     oriented = P.sum_to_leginon_orientation(data, rot_gain, flip_gain, is_eer)
-    write_mrc(path, oriented, voxel_size=voxel)
+    write_mrc(path, oriented, voxel)
 
 
 def _eer_sum_upside_down(task: MotionCorTask) -> bool:
@@ -283,7 +282,7 @@ def _run_engine(task: MotionCorTask) -> MotionCorResult:
 
 def run_motioncor_task(task: MotionCorTask) -> MotionCorResult:
     """Worker side: run the engine, orient the sums as Leginon's, write the logs."""
-    from appion.motioncorrection.store.results import write_text_file
+    from appion.base.files import write_text
     if task.error:
         raise InputFileError(task.error)
     result = _run_engine(task)
@@ -292,9 +291,9 @@ def run_motioncor_task(task: MotionCorTask) -> MotionCorResult:
             _orient_in_place(path, task.params.rot_gain, task.params.flip_gain,
                              _eer_sum_upside_down(task))
     positions = P.motioncorr_positions(result.shifts_px, result.ft_bin)
-    write_text_file(task.st_log_path, P.motioncorr_log(positions))
+    write_text(task.st_log_path, P.motioncorr_log(positions))
     if result.log_path is None and result.log_text:
-        write_text_file(task.raw_log_path, result.log_text)
+        write_text(task.raw_log_path, result.log_text)
     return result
 
 

@@ -7,39 +7,18 @@ partial file.  Movies are written one frame at a time from an iterator.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import tifffile
 
+from appion.base.files import atomic_path, write_mrc, write_text
 from appion.simulation import eer
 
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` that becomes ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_mrc(path: Path, image: np.ndarray, pixel_size_a: float) -> Path:
-    """One 2-D image as MRC (float32 stays mode 2)."""
-    with atomic_path(path) as temporary:
-        with mrcfile.new(temporary, overwrite=True) as mrc:
-            mrc.set_data(np.ascontiguousarray(image))
-            mrc.voxel_size = pixel_size_a
-    return Path(path)
+__all__ = ["write_eer_movie", "write_json", "write_mrc", "write_mrc_movie", "write_tiff_movie"]
 
 
 def write_tiff_movie(path: Path, frames: Iterable[np.ndarray], *, nframes: int,
@@ -80,6 +59,4 @@ def write_eer_movie(path: Path, frames: Iterable[eer.EerFrame], *,
 
 
 def write_json(path: Path, data: dict) -> Path:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=1) + "\n")
-    return Path(path)
+    return write_text(path, json.dumps(data, indent=1) + "\n")

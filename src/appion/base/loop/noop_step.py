@@ -21,6 +21,7 @@ import sinedon
 
 from appion.base.errors import EngineError
 from appion.base.step import RunContext
+from appion.base.files import write_text
 from appion.base.store import jobs
 
 
@@ -48,12 +49,6 @@ def _attempt_number(task: NoopTask, name: str) -> int:
         stream.write(b".")
         stream.flush()
         return stream.tell()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 @dataclass
@@ -117,7 +112,7 @@ class NoopStep:
         if task.sleep_s:
             time.sleep(task.sleep_s)
         output = Path(task.output_dir) / f"{self.name}-{task.image_id}.txt"
-        _write_atomically(output, f"{task.image_id} attempt {attempt} pid {os.getpid()}\n")
+        write_text(output, f"{task.image_id} attempt {attempt} pid {os.getpid()}\n")
         return NoopResult(task.image_id, str(output), attempt, os.getpid())
 
     def store(self, run: RunContext, result: NoopResult) -> list[int]:

@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from appion.base.errors import AppionError
+from appion.base.files import write_text
 
 LOCK_NAME = ".appion.lock"
 FAILED_NAME = "failed.jsonl"
@@ -172,20 +172,8 @@ def read_handoffs(rundir: Path, step: str) -> list[int]:
 
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to a temporary file next to ``path`` and rename it into place."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, sort_keys=True)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``data`` as JSON through a temporary name next to ``path``."""
+    write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def write_status(rundir: Path, status: dict[str, Any]) -> None:

@@ -88,9 +88,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _write_diagnostic(estimate, path) -> None:
+    import numpy as np
+
+    from appion.base.files import write_mrc
     from appion.ctfestimation.calc.internal import diagnostics
     image = diagnostics.fit_comparison(estimate.spectrum, estimate.fit, estimate.parameters)
     if path.suffix.lower() == ".mrc":
-        diagnostics.write_mrc(image, path, estimate.parameters.pixel_size_a)
+        write_mrc(path, image.astype(np.float32), estimate.parameters.pixel_size_a)
     else:
         diagnostics.write_image(image, path)

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from appion.motioncorrection.calc.internal.builtin_engine import run_builtin
     from appion.motioncorrection.calc.internal.movie_io import movie_format
     from appion.motioncorrection.calc.result import MotionCorParameters
-    from appion.motioncorrection.store.results import write_text_file
+    from appion.base.files import write_text
 
     dose_weight = args.dose_per_frame is not None
     if dose_weight and args.apix is None:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         rendered_frame_size=args.eer_group)
     result = run_builtin(params, device=args.device, threads=args.threads)
     if args.log:
-        write_text_file(args.log, result.log_text)
+        write_text(args.log, result.log_text)
     if args.json:
         print(json.dumps({
             "movie": args.movie, "aligned_path": result.aligned_path,

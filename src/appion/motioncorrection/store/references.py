@@ -10,13 +10,13 @@ the missing ones, each to a temporary name renamed into place.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 
 from appion.base.errors import InputFileError
+from appion.base.files import atomic_path, write_mrc, write_text
 from appion.motioncorrection.calc.internal import params as P
 
 
@@ -47,33 +47,6 @@ def reference_files(meta: P.ImageMetadata, options: P.MotionCorOptions, rundir: 
     return P.ReferenceFiles(gain=gain, dark=dark, defect_map=defects, fmintfile=intfile)
 
 
-def _atomic_write(path: str, write) -> None:
-    folder = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _symlink(source: str, temporary: str) -> None:
-    os.unlink(temporary)
-    os.symlink(os.path.abspath(source), temporary)
-
-
-def write_mrc(path: str, data: np.ndarray, voxel_size=None) -> None:
-    """Write ``data`` as MRC through a temporary name; ``voxel_size`` (Å) in the same write."""
-    def write(temporary: str) -> None:
-        with mrcfile.new(temporary, overwrite=True) as out:
-            out.set_data(data)
-            if voxel_size is not None:
-                out.voxel_size = voxel_size
-    _atomic_write(path, write)
-
-
 def _read_mrc(path: str, label: str) -> np.ndarray:
     try:
         with mrcfile.open(path, permissive=True) as mrc:
@@ -91,7 +64,8 @@ def write_reference_files(meta: P.ImageMetadata, options: P.MotionCorOptions,
         if not source or not os.path.isfile(source):
             raise InputFileError(f"gain reference {source} is missing; check the norm "
                                  "reference of the session")
-        _atomic_write(files.gain, lambda temporary: _symlink(source, temporary))
+        with atomic_path(files.gain) as temporary:
+            os.symlink(os.path.abspath(source), temporary)
     if files.dark and not os.path.exists(files.dark):
         dark = None
         if meta.dark_path():
@@ -108,5 +82,4 @@ def write_reference_files(meta: P.ImageMetadata, options: P.MotionCorOptions,
     if files.fmintfile and not os.path.exists(files.fmintfile):
         dose = P.exposure_dose(meta, options)
         lines = P.fmintfile_lines(dose.nraw, options.rendered_frame_size, dose.raw)
-        _atomic_write(files.fmintfile,
-                      lambda temporary: Path(temporary).write_text("\n".join(lines) + "\n"))
+        write_text(files.fmintfile, "\n".join(lines) + "\n")

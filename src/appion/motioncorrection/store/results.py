@@ -15,14 +15,13 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import sinedon
 
 from appion.base.errors import AppionError
+from appion.base.files import atomic_path
 from appion.motioncorrection.calc.internal import params as P
 
 _NOT_COPIED = ("id", "def_timestamp")
@@ -97,19 +96,11 @@ def _same_file(first: str, second: str) -> bool:
 
 def _place(source: str, target: str) -> None:
     """Hard-link ``source`` to ``target`` (copy across devices), never leaving a partial file."""
-    folder = os.path.dirname(target)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
-    os.close(handle)
-    try:
-        os.unlink(temporary)
+    with atomic_path(target) as temporary:
         try:
             os.link(source, temporary)
         except OSError:
             shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
 
 
 def choose_name(image_path: str, base_name: str, aligned_path: str) -> tuple[str, bool]:
@@ -204,13 +195,3 @@ def store_aligned(meta: P.ImageMetadata, *, ddstackrun_id: int, aligned_path: st
             sinedon.insert("ApDDAlignImagePairData", {
                 "source": source_id, "result": result_id, "ddstackrun": ddstackrun_id})
     return [results[-1]]
-
-
-def write_text_file(path: str | Path, text: str) -> None:
-    """Write a text file through a temporary name in the same folder."""
-    path = str(path)
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".",
-                                         suffix=".part")
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(temporary, path)

@@ -8,12 +8,11 @@ never sees a partial file.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from appion.base.files import atomic_path
 from appion.ctfestimation.calc.internal.ctf_model import ctf_2d
 from appion.ctfestimation.calc.internal.estimator import CtfFit, Profile1D, SearchParameters
 
@@ -42,35 +41,15 @@ def fit_comparison(spectrum_half: np.ndarray, fit: CtfFit, params: SearchParamet
     return image.astype(np.float32)
 
 
-def _temporary(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix,
-                                    dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
-def write_mrc(array: np.ndarray, path: Path, pixel_size_a: float | None = None) -> Path:
-    import mrcfile
-    temporary = _temporary(path)
-    with mrcfile.new(temporary, overwrite=True) as mrc:
-        mrc.set_data(np.ascontiguousarray(array, dtype=np.float32))
-        if pixel_size_a:
-            mrc.voxel_size = pixel_size_a
-    os.replace(temporary, path)
-    return path
-
-
 def write_image(array: np.ndarray, path: Path, *, percentiles: tuple[float, float] = (1.0, 99.5)
                 ) -> Path:
     """An array as an 8-bit greyscale JPEG/PNG (format from the suffix)."""
     from PIL import Image
     low, high = np.percentile(array, percentiles)
     scaled = np.clip((array - low) / max(float(high - low), 1e-12), 0.0, 1.0)
-    temporary = _temporary(path)
-    Image.fromarray((scaled * 255).astype(np.uint8)[::-1]).save(
-        temporary, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        Image.fromarray((scaled * 255).astype(np.uint8)[::-1]).save(
+            temporary, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
     return path
 
 
@@ -103,7 +82,6 @@ def write_profile_plot(profile: Profile1D, fit: CtfFit, params: SearchParameters
             bottom.axvline(1.0 / value, ls="--", lw=0.8, color="tab:red")
             bottom.text(1.0 / value, 1.0, f" {label} {value:.1f} Å", fontsize=7,
                         va="top", color="tab:red")
-    temporary = _temporary(path)
-    figure.savefig(temporary, format="png")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
     return path

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appion.base.errors import EngineError, InputFileError
+from appion.base.files import write_text
 from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
 
 ENGINES = ("motioncor2", "motioncor3")
@@ -263,13 +264,6 @@ def check_inputs(params: MotionCorParameters) -> None:
                                  "references of the session")
 
 
-def _write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(path) or "."
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".part") as out:
-        out.write(text)
-    os.replace(out.name, path)
-
-
 def _run(call: EngineCall, args: list[str], log_path: str | None, timeout: float
          ) -> tuple[str, tuple[int, int, int]]:
     version = query_version(call.program)
@@ -285,7 +279,7 @@ def _run(call: EngineCall, args: list[str], log_path: str | None, timeout: float
     except OSError as error:
         raise EngineError(f"cannot run {executable}: {error}") from None
     if log_path:
-        _write_text(log_path, done.stdout)
+        write_text(log_path, done.stdout)
     if done.returncode != 0:
         where = log_path or "its output"
         raise EngineError(f"{call.engine} exited with status {done.returncode}; see {where}")
@@ -358,7 +352,7 @@ def run_motioncor_serial(batch: Sequence[tuple[int, MotionCorParameters]], *,
     for (image_id, params), log_path in zip(batch, log_paths):
         piece = pieces[params.output_path]
         if log_path:
-            _write_text(log_path, piece)
+            write_text(log_path, piece)
         try:
             outcomes.append(_result(image_id, call, version, params, piece, log_path,
                                     elapsed))

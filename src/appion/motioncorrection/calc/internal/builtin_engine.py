@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import mrcfile
 import numpy as np
 import scipy.fft
 
 import appion
 from appion.base.errors import EngineError, InputFileError
+from appion.base.files import write_mrc
 from appion.motioncorrection.calc.external.motioncor import dw_path
 from appion.motioncorrection.calc.internal import alignment, gain as gain_mod
 from appion.motioncorrection.calc.internal.dose_weighting import (DoseAccumulator,
@@ -368,17 +368,10 @@ def _bin(image: np.ndarray, out_shape: tuple[int, int], threads: int) -> np.ndar
 
 
 def _write_mrc(path: str, image: np.ndarray, pixel_size_a: float) -> None:
-    """Write a float32 MRC under a temporary name in the same folder, then rename."""
-    folder, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    """A float32 MRC, written atomically; a folder that cannot be written is one line."""
     try:
-        with mrcfile.new(temporary, overwrite=True) as mrc:
-            mrc.set_data(np.ascontiguousarray(image, dtype=np.float32))
-            mrc.voxel_size = pixel_size_a
-        os.replace(temporary, path)
+        write_mrc(path, np.asarray(image, dtype=np.float32), pixel_size_a)
     except OSError as error:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
         raise InputFileError(f"cannot write {path} ({error.strerror}); check the folder") from None
 
 
