@@ -17,7 +17,6 @@ def rmse(measured, truth) -> float:
 
 
 def test_subpixel_peak_finds_a_known_offset():
-    shape = (64, 64)
     yy, xx = np.mgrid[0:64, 0:64]
     for x0, y0 in [(0.3, -0.2), (-2.45, 3.1), (5.0, 0.0)]:
         ry = (yy - y0 + 32) % 64 - 32

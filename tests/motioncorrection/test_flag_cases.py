@@ -12,8 +12,6 @@ import json
 import os
 from collections import defaultdict
 
-import pytest
-
 from appion.motioncorrection.calc.external.motioncor import args_as_flags
 
 from .flag_cases import classic_argv, insert_case, load_cases, relocate
