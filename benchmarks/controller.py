@@ -42,13 +42,8 @@ def _options(args: list[str]) -> argparse.Namespace:
 
 
 def _init_databases(config) -> None:
-    sinedon.setup(config=config)
-    for alias in (sinedon.LEGINON, sinedon.PROJECT):
-        schema.init_database(alias)
-    sinedon.set("projects", {"id": 1, "name": "benchmark"})
-    sinedon.set("processingdb", {"project": 1, "appiondb": config.databases[sinedon.APPION].name})
-    sinedon.setup(projectid=1, config=config)
-    schema.init_database(sinedon.APPION)
+    schema.init_all(1, project_name="benchmark",
+                    appion_db=config.databases[sinedon.APPION].name, config=config)
 
 
 def _run(session: RowsSession, root: Path, runname: str, step: NoopStep, flags: list[str],

@@ -27,12 +27,7 @@ def one_camera(camera: str, size: str, workdir: Path) -> dict:
     from sinedon import schema
 
     from appion.simulation import add_exposure, start_session
-    config = sinedon.embedded_config(workdir / "home")
-    sinedon.setup(config=config)
-    for alias in (sinedon.LEGINON, sinedon.PROJECT):
-        schema.init_database(alias)
-    sinedon.setup(projectid=1, config=config)
-    schema.init_database(sinedon.APPION)
+    schema.init_all(1, config=sinedon.embedded_config(workdir / "home"))
     started = time.perf_counter()
     session = start_session(workdir / "data", "bench", camera, size=size, extras=False)
     references_s = time.perf_counter() - started

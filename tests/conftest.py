@@ -110,14 +110,9 @@ def _register_project(projectid: int, appion_db: str) -> None:
 
 
 def _init_all(databases: TestDatabases, appion_db: str) -> None:
-    import sinedon
     from sinedon import schema
-    sinedon.setup(config=databases.config)
-    schema.init_database(sinedon.LEGINON)
-    schema.init_database(sinedon.PROJECT)
-    _register_project(databases.projectid, appion_db)
-    databases.setup()
-    schema.init_database(sinedon.APPION)
+    schema.init_all(databases.projectid, project_name=f"test project {databases.projectid}",
+                    appion_db=appion_db, config=databases.config)
 
 
 def _subprocess_env(home: Path, **extra: str) -> dict[str, str]:

@@ -89,6 +89,28 @@ def init_database(alias: str) -> InitReport:
     return InitReport(alias, location.describe(), tuple(created), tuple(existing))
 
 
+def init_all(projectid: int, *, project_name: str | None = None, appion_db: str | None = None,
+             config=None) -> list[InitReport]:
+    """Set sinedon up for ``projectid`` and create every missing table.
+
+    The Leginon and project databases come first: the project's row in ``projects``
+    is added when missing (named ``project_name``) and, with ``appion_db``, its
+    ``processingdb`` row, which names the Appion database that is created last.
+    """
+    from sinedon import api
+    from sinedon.config import APPION, LEGINON, PROJECT
+    connection.setup(config=config)
+    reports = [init_database(LEGINON), init_database(PROJECT)]
+    if api.get("projects", {"id": projectid}) is None:
+        api.insert("projects", {"id": projectid,
+                                "name": project_name or f"project {projectid}", "hidden": False})
+    if appion_db:
+        api.set("processingdb", {"project": projectid, "appiondb": appion_db})
+    connection.setup(projectid=projectid, config=config)
+    reports.append(init_database(APPION))
+    return reports
+
+
 def check_database(alias: str) -> list[str]:
     """Expected tables (``Table``) and columns (``Table.column``) the database lacks."""
     from django.db import connections

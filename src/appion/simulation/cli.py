@@ -60,20 +60,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _setup_databases(projectid: int) -> None:
-    """Configure sinedon and create missing tables (leginon, project, then appion)."""
-    import sinedon
-    from sinedon import schema
-    sinedon.setup()
-    schema.init_database(sinedon.LEGINON)
-    schema.init_database(sinedon.PROJECT)
-    if sinedon.get("projects", {"id": projectid}) is None:
-        sinedon.insert("projects", {"id": projectid, "name": f"project {projectid}",
-                                    "hidden": False})
-    sinedon.setup(projectid=projectid)
-    schema.init_database(sinedon.APPION)
-
-
 class StopFlag:
     """Set by SIGINT/SIGTERM; the loop checks it between exposures."""
 
@@ -91,9 +77,11 @@ class StopFlag:
 def run(args: argparse.Namespace) -> int:
     from sinedon.config import appion_home
 
+    from sinedon import schema
+
     from appion.simulation.session import add_exposure, start_session
     root = (args.root or appion_home() / "sessions").expanduser()
-    _setup_databases(args.project)
+    schema.init_all(args.project)  # leginon and project tables, then the project's appion
     stop = StopFlag()
     restore = stop.install()
     try:

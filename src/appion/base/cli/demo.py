@@ -67,17 +67,6 @@ def _use_embedded_databases(folder: Path) -> None:
     os.environ["HOME"] = str(folder)
 
 
-def _init_databases() -> None:
-    import sinedon
-    from sinedon import schema
-    sinedon.setup()
-    schema.init_database(sinedon.LEGINON)
-    schema.init_database(sinedon.PROJECT)
-    sinedon.set("projects", {"id": PROJECT, "name": "appion demo"})
-    sinedon.setup(projectid=PROJECT)
-    schema.init_database(sinedon.APPION)
-
-
 class Microscope(threading.Thread):
     """Writes one simulated exposure every ``interval`` seconds, then says so."""
 
@@ -118,6 +107,8 @@ def _pipeline_options(folder: Path, workers: int) -> argparse.Namespace:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from sinedon import schema
+
     from appion.base.cli.pipeline import make_steps, step_names
     from appion.base.errors import AppionError
     from appion.base.loop import run_pipeline
@@ -128,7 +119,7 @@ def run_demo(args: argparse.Namespace) -> int:
     folder = Path(args.folder).expanduser().absolute()
     _fresh_folder(folder)
     _use_embedded_databases(folder)
-    _init_databases()
+    schema.init_all(PROJECT, project_name="appion demo")
     print(f"Appion demo in {folder}\n"
           f"  databases: embedded SQLite in {folder / 'databases'}\n"
           f"  a simulated {args.camera.upper()} session '{SESSION}': {args.exposures} "
