@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sinedon
 
 from appion.base.retrieve.leginon_rows import PixelCalibrations, rows_by_ids
-from appion.motioncorrection.calc.internal.params import calc_pixel_size
+from appion.base.calc.internal.pixel_size import calc_pixel_size
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ touches a file or a database; callers pass the metadata in.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from appion.base.calc.internal.pixel_size import calc_pixel_size
 from appion.motioncorrection.calc.internal.orientation import (frame_to_gain_orientation,
                                                                gain_to_frame_orientation)
 from appion.motioncorrection.calc.result import MotionCorParameters
@@ -98,24 +98,6 @@ def fmintfile_lines(nraw: int, rendered_frame_size: int, raw_dose: float) -> lis
         lines.append(f"{remainder}\t{remainder}\t{raw_dose:.3f}")
     lines.append(f"{nraw}\t{size}\t{raw_dose:.3f}")
     return lines
-
-
-def _as_datetime(value: datetime.datetime | str) -> datetime.datetime:
-    if isinstance(value, datetime.datetime):
-        return value.replace(tzinfo=None)
-    return datetime.datetime.fromisoformat(str(value).replace("T", " ")).replace(tzinfo=None)
-
-
-def calc_pixel_size(calibrations: Iterable[tuple[datetime.datetime | str, float]],
-                    image_time: datetime.datetime | str, binning: int) -> float | None:
-    """``-PixSize`` in Å: the newest calibration not newer than the image × binning × 1e10."""
-    when = _as_datetime(image_time)
-    usable = [(_as_datetime(stamp), size) for stamp, size in calibrations
-              if size and _as_datetime(stamp) <= when]
-    if not usable:
-        return None
-    _, meters = max(usable, key=lambda item: item[0])
-    return meters * binning * 1e10
 
 
 def calc_throw_trunc(nframes: int, start_frame: int = 0, nframe: int | None = None
