@@ -17,6 +17,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -192,6 +193,12 @@ def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def exposure_label(filename: str) -> str:
+    """A Leginon target path without the session and the zero padding:
+    ``demo_00001gr_00012sq_v01_00002hl_00004enn`` -> ``1gr_12sq_v01_2hl_4enn``."""
+    return "_".join(re.sub(r"^0+(?=\d)", "", part) for part in filename.split("_")[1:])
+
+
 def print_summary(rows: list[dict[str, Any]], run, folder: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -202,7 +209,7 @@ def print_summary(rows: list[dict[str, Any]], run, folder: Path) -> None:
         table.add_column(column, justify="left" if column in ("exposure", "problem")
                          else "right")
     for row in rows:
-        table.add_row(str(row["image_id"]), row["image"].split("_", 1)[-1],
+        table.add_row(str(row["image_id"]), exposure_label(row["image"]),
                       _number(row.get("drift_a"), 1), _number(row["true_drift_a"], 1),
                       _number(row.get("defocus_um"), 2), _number(row["true_defocus_um"], 2),
                       _number(row.get("resolution_a"), 1), row.get("error") or "")

@@ -121,6 +121,10 @@ class LogDisplay:
         self._last, self._last_line = now, line
 
 
+#: How often the live table is drawn.
+REFRESH_PER_S = 4
+
+
 class LiveDisplay:
     """A rich table on the terminal, redrawn a few times a second."""
 
@@ -128,7 +132,9 @@ class LiveDisplay:
         from rich.console import Console
         from rich.live import Live
         self.console = Console(stderr=True)
-        self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self._live = Live(console=self.console, refresh_per_second=REFRESH_PER_S,
+                          transient=False)
+        self._next_render = 0.0
 
     def __enter__(self) -> "LiveDisplay":
         self._live.__enter__()
@@ -138,6 +144,11 @@ class LiveDisplay:
         self._live.__exit__(*exc_info)
 
     def update(self, progress: Progress, *, force: bool = False) -> None:
+        """Build the table only as often as it is drawn (the loop calls this every pass)."""
+        now = time.monotonic()
+        if not force and now < self._next_render:
+            return
+        self._next_render = now + 1.0 / REFRESH_PER_S
         self._live.update(render_table(snapshot(progress)), refresh=force)
 
 
