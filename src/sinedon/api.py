@@ -16,13 +16,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sinedon import connection
-from sinedon.errors import DatabaseUnreachable, MissingTable, SinedonError
+from sinedon.errors import DatabaseBusy, DatabaseUnreachable, MissingTable, SinedonError
 
 #: MySQL error codes meaning "the connection is gone, reconnect and try again".
 _CONNECTION_LOST = {2006, 2013, 2055, 4031, 1927}
 _CANNOT_CONNECT = {2002, 2003, 2005, 1045, 1044}
 _UNKNOWN_DATABASE = 1049
 _NO_SUCH_TABLE = 1146
+_LOCK_WAIT_TIMEOUT, _DEADLOCK = 1205, 1213
 _IN_CHUNK = 500
 
 
@@ -104,7 +105,10 @@ def _translate(error: Exception, alias: str, table: str | None) -> SinedonError:
     if "unable to open database file" in message:
         return DatabaseUnreachable(f"cannot open {where}: {message}; check the folder "
                                    "exists and is writable (APPION_HOME)")
-    return SinedonError(f"{where}: {message.splitlines()[0] if message else error!r}")
+    text = f"{where}: {message.splitlines()[0] if message else error!r}"
+    if code in (_LOCK_WAIT_TIMEOUT, _DEADLOCK) or "database is locked" in message:
+        return DatabaseBusy(text)
+    return SinedonError(text)
 
 
 def _is_connection_lost(error: Exception) -> bool:

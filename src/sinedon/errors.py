@@ -17,6 +17,10 @@ class DatabaseUnreachable(SinedonError):
     """The database server does not answer or refuses the credentials."""
 
 
+class DatabaseBusy(SinedonError):
+    """A lock wait timed out or a deadlock was broken: trying again later succeeds."""
+
+
 class MissingTable(SinedonError):
     """A table the code needs does not exist in the database."""
 

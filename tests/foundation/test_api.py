@@ -100,3 +100,22 @@ def test_project_without_processingdb_row_uses_ap_projectid(db):
         assert config.databases["appiondata"].name == "ap4242"
     finally:
         db.setup()
+
+
+@pytest.mark.parametrize("code, message", [
+    (1213, "Deadlock found when trying to get lock; try restarting transaction"),
+    (1205, "Lock wait timeout exceeded; try restarting transaction"),
+    (None, "database is locked")])
+def test_lock_conflicts_are_told_apart_as_busy(sqlite_db, code, message):
+    from django.db import OperationalError
+
+    from sinedon.api import _translate
+    from sinedon.errors import DatabaseBusy
+    driver_error = Exception(code, message) if code else Exception(message)
+    error = OperationalError(*driver_error.args)
+    error.__cause__ = driver_error
+    translated = _translate(error, sinedon.APPION, "ApCtfData")
+    assert isinstance(translated, DatabaseBusy) and message in str(translated)
+    other = _translate(OperationalError(1062, "Duplicate entry '1' for key 'PRIMARY'"),
+                       sinedon.APPION, "ApCtfData")
+    assert type(other) is SinedonError

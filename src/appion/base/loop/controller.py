@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sinedon
-from sinedon.errors import DatabaseUnreachable, SinedonError
+from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
 
 from appion.base.errors import AppionError, InputFileError, UsageError
 from appion.base.loop import state
@@ -585,9 +585,7 @@ class Controller:
 
 def _transient(error: SinedonError) -> bool:
     """A database error that goes away by itself: unreachable, locked, deadlocked."""
-    text = str(error).lower()
-    return isinstance(error, DatabaseUnreachable) or any(
-        sign in text for sign in ("database is locked", "deadlock", "lock wait timeout"))
+    return isinstance(error, (DatabaseUnreachable, DatabaseBusy))
 
 
 def _describe(error: BaseException | None) -> str:
