@@ -44,16 +44,19 @@ def _params(workdir: Path, name: str = "mic", **overrides) -> CtfParameters:
     return CtfParameters(**values)
 
 
-@pytest.mark.parametrize("executable,version", [("ctffind", "4.1.14"), ("ctffind4", "4.1.14"),
-                                                ("ctffind5", "5.0.2")])
-def test_ctffind_versions_are_driven_by_prompt_text(workdir, executable, version):
+@pytest.mark.parametrize("executable,chosen,version", [
+    ("ctffind", "", "5.0.2"), ("ctffind5", "", "5.0.2"), ("ctffind4", "", "4.1.14"),
+    ("ctffind", "4", "4.1.14")])
+def test_ctffind_versions_are_driven_by_prompt_text(workdir, monkeypatch, executable, chosen,
+                                                    version):
+    monkeypatch.setenv("FAKE_CTFFIND_VERSION", chosen)
     output = ctffind.run_ctffind(_params(workdir), executable)
     assert output.engine_version == version
     assert output.fit.defocus_1_a == pytest.approx(TRUTH[0], abs=50)
     assert output.fit.defocus_2_a == pytest.approx(TRUTH[1], abs=50)
     assert Path(output.diagnostic_path).is_file()
-    assert "Pixel size [1.0]" in output.log_text
-    assert ("Determine sample thickness?" in output.log_text) == version.startswith("5")
+    assert "Pixel size [1.0]" in output.log_text and "\x1b" not in output.log_text
+    assert ("Determine samnple thickness?" in output.log_text) == version.startswith("5")
     assert (output.sample_thickness_a is not None) == version.startswith("5")
 
 
@@ -75,13 +78,25 @@ def test_phase_plate_answers(workdir):
     assert 0.0 <= output.fit.phase_shift_rad <= 1.0
 
 
-@pytest.mark.parametrize("mode,message", [("unknown", "question Appion does not know"),
-                                          ("crash", r"failed \(exit status"),
-                                          ("hang", "did not finish within")])
-def test_ctffind_failures_are_one_clear_error(workdir, monkeypatch, mode, message):
+@pytest.mark.parametrize("version", ["5", "4"])
+@pytest.mark.parametrize("mode,message", [
+    ("unknown", "question Appion does not know: 'Use the flux capacitor\\?'"),
+    ("nodefault", "prompt Appion cannot read: 'Flux capacitor setting'"),
+    ("crash", r"failed \(exit status -11\) .* after the prompt 'Do you want to set expert"),
+    ("hang", "did not finish within 5 s")])
+def test_ctffind_failures_are_one_clear_error(workdir, monkeypatch, version, mode, message):
+    monkeypatch.setenv("FAKE_CTFFIND_VERSION", version)
     monkeypatch.setenv("FAKE_CTFFIND_MODE", mode)
-    with pytest.raises(EngineError, match=message):
+    with pytest.raises(EngineError, match=message) as caught:
         ctffind.run_ctffind(_params(workdir, timeout_s=5.0), "ctffind")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_rejected_answer_is_an_error_not_a_loop(workdir):
+    search = SearchParameters(pixel_size_a=1.0, kv=300.0, cs_mm=2.7, box=96, resmax_a=6.0)
+    with pytest.raises(EngineError, match="rejected the answer '96' to 'Size of amplitude "
+                       "spectrum to compute': Error: Number outside of acceptable range!"):
+        ctffind.run_ctffind(_params(workdir, search=search), "ctffind")
 
 
 def test_missing_executable_names_the_fix(workdir):
@@ -89,7 +104,7 @@ def test_missing_executable_names_the_fix(workdir):
         ctffind.run_ctffind(_params(workdir), "ctffind-nonexistent")
 
 
-def test_parse_ctffind_output_header_and_row():
+def test_parse_ctffind_41_output_header_and_row():
     text = ("# Output from CTFFind version 4.1.14, run on 2024-01-01 10:00:00\n"
             "# Columns: #1 - micrograph number; ...\n"
             "1.000000 21000.5 20000.25 -33.5 0.000000 0.1875 inf\n")
@@ -98,8 +113,11 @@ def test_parse_ctffind_output_header_and_row():
     assert version == "4.1.14"
     assert (fit.defocus_1_a, fit.defocus_2_a, fit.azimuth_deg) == (21000.5, 20000.25, -33.5)
     assert math.isinf(fit.fit_resolution_a)
+    assert ctffind.extras_from_columns(values) == (None, None, None)
     with pytest.raises(EngineError):
         ctffind.parse_output("# only a header\n")
+    with pytest.raises(EngineError, match="has 8 columns, expected 7 .* or 10"):
+        ctffind.parse_output("1 2 3 4 5 6 7 8\n")
 
 
 def test_gctf_command_line_is_classic():
