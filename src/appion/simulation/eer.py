@@ -10,9 +10,16 @@ electrons, in raster order, are a little-endian bit stream of codes
   vertical quarter-pixel position, each XOR 2 (so 0 means the pixel centre),
   and the electron occupies pixel ``previous + 1 + rle``.
 
-The stream ends with skip codes that bring the position exactly to the end of
-the frame, and is padded to whole 16-bit words (with one more word when it ends
-exactly on a boundary), which is what ``imagecodecs.eer_decode`` needs.  The
+The stream must end with a code that brings the position exactly to the end of
+the frame: RELION's decoder (``EERRenderer::renderFrames``) adds each code to the
+pixel count and stops only when the count *equals* the frame size, checked right
+after adding; it never stops after an electron.  So the stream ends with the skip
+codes up to the end, and when the last electron is in the frame's last pixel, with a
+code 0 (7 zero bits).  Without it, RELION reads on into the next frame's bits, and
+rejects the frame ("The number of pixels is not right").  The stream is padded with
+zero bits to whole 16-bit words, at least :data:`MIN_PADDING_BITS` of them, so that
+``imagecodecs.eer_decode`` (which reads a code only while ``bit < size − 11``) also
+reads that last code and stops there rather than at the end of its data.  The
 first page carries the acquisition metadata XML in tag 65001, which is how
 tifffile recognises an EER file (``TiffFile.is_eer``).  A raw frame can hold
 at most one electron per pixel, like the detector.
@@ -33,6 +40,9 @@ import numpy as np
 COMPRESSION = 65001   # EER_V1: 7-bit run lengths, 2 + 2 sub-pixel bits
 RLE_BITS = 7
 SUBPIXEL_BITS = 2     # per axis
+#: Zero bits after the last code: imagecodecs reads a code at bit ``b`` only while
+#: ``b < 8·size − 11``, i.e. with 11 − 7 + 1 = 5 bits after a final 7-bit code.
+MIN_PADDING_BITS = 5
 METADATA_TAG = 65001  # acquisition metadata (XML, TIFF type UNDEFINED)
 
 
@@ -89,7 +99,10 @@ def encode_frame(frame: EerFrame, npixels: int) -> bytes:
     end = int(positions[-1]) + 1 if positions.size else 0
     tail_skips, tail_rest = divmod(npixels - end, skip)
     tail_chunks, tail_merged = divmod(tail_skips, _SKIPS_PER_CHUNK)
-    tail_bits = RLE_BITS * tail_merged + (RLE_BITS if tail_rest else 0)
+    # The last code must land exactly on the end: a skip of 127 that does needs nothing
+    # after it; otherwise a code of the rest, 0 when the last pixel holds an electron.
+    closing = tail_rest > 0 or tail_skips == 0
+    tail_bits = RLE_BITS * tail_merged + (RLE_BITS if closing else 0)
     tail = (tail_rest << (RLE_BITS * tail_merged)) | ((1 << (RLE_BITS * tail_merged)) - 1)
 
     codes_per_event = chunks + 1
@@ -111,16 +124,15 @@ def _ones(bits: np.ndarray) -> np.ndarray:
 
 
 def _pack_bits(values: np.ndarray, lengths: np.ndarray) -> bytes:
-    """Concatenate codes of at most 63 bits, least significant bit first, into 16-bit words.
+    """Concatenate codes of at most 63 bits, least significant bit first, into 16-bit words
+    (zero-padded by at least :data:`MIN_PADDING_BITS`).
 
     Codes never share a bit, so each 64-bit word is the OR of the codes starting in
     it, plus the high part of a code that started in the word before.
     """
     starts = np.cumsum(lengths) - lengths
     nbits = int(starts[-1] + lengths[-1]) if lengths.size else 0
-    padded = -(-nbits // 16) * 16
-    if padded == nbits:
-        padded += 16  # the decoder does not read a code ending exactly on a word
+    padded = -(-(nbits + MIN_PADDING_BITS) // 16) * 16
     words = np.zeros(padded // 64 + 2, dtype=np.uint64)
     if lengths.size:
         word = starts >> 6
