@@ -3,7 +3,10 @@
 Rows go in and come out as plain dicts keyed by the Python field names of
 :mod:`sinedon.columns` (``session``, ``dimension_x``, ``use_frames``; ``id`` is
 ``DEF_id``).  Leginon column names (``REF|SessionData|session``) are accepted as
-keys too.  Every call translates database failures into one-line
+keys too.  Only the columns the site's table really has are read and written
+(:mod:`sinedon.tables`): a declared column the table lacks reads as ``None`` and is
+not written.  Rows are inserted with the columns given and nothing else, so the
+server sets ``DEF_timestamp``.  Every call translates database failures into one-line
 :class:`~sinedon.errors.SinedonError` messages and retries once after a lost
 connection, so a long-running controller survives a database restart.
 """
@@ -15,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sinedon import connection
+from sinedon import connection, tables
 from sinedon.errors import DatabaseBusy, DatabaseUnreachable, MissingTable, SinedonError
 
 #: MySQL error codes meaning "the connection is gone, reconnect and try again".
@@ -65,6 +68,54 @@ def _normalise(model, values: dict[str, Any] | None) -> dict[str, Any]:
             raise SinedonError(f"{model._meta.db_table} has no column {base!r}")
         normalised[names[base] + (f"__{lookup}" if lookup else "")] = value
     return normalised
+
+
+def _writable(model, values: dict[str, Any] | None) -> dict[str, Any]:
+    """``values`` by field name, without the declared columns the real table lacks."""
+    data = _normalise(model, values)
+    absent = _absent(model)
+    return {key: value for key, value in data.items() if key not in absent}
+
+
+def _where(model, where: dict[str, Any] | None) -> dict[str, Any]:
+    """Django lookups for ``where``; a condition on a column the table lacks holds only
+    for ``None`` (an absent column reads as NULL)."""
+    lookups = {}
+    absent = _absent(model)
+    for key, value in _lookups(_normalise(model, where)).items():
+        base = key.partition("__")[0]
+        if base not in absent:
+            lookups[key] = value
+        elif not (value is None or (key.endswith("__isnull") and value is True)):
+            raise SinedonError(
+                f"{model._meta.db_table} in {tables.describe(_alias(model))} "
+                f"has no column for {base!r}; this Leginon/Appion version does not record it")
+    return lookups
+
+
+def _absent(model) -> frozenset[str]:
+    return _run(model, lambda: _checked_absent(model))
+
+
+def _checked_absent(model) -> frozenset[str]:
+    tables.present_fields(model)
+    return tables.absent_field_names(model)
+
+
+def _readable(model, fields: Iterable[str] | None) -> tuple[list[str], list[str]]:
+    """(field names to select, absent field names to fill with ``None``)."""
+    absent = _absent(model)
+    wanted = (list(_normalise(model, dict.fromkeys(fields))) if fields else
+              [field.name for field in model._meta.concrete_fields])
+    return ([name for name in wanted if name not in absent],
+            [name for name in wanted if name in absent])
+
+
+def _with_absent(rows: list[dict[str, Any]], absent: list[str]) -> list[dict[str, Any]]:
+    if absent:
+        for row in rows:
+            row.update(dict.fromkeys(absent))
+    return rows
 
 
 def _lookups(where: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +206,9 @@ def filter(model, where: dict[str, Any] | None = None, *, order_by: str | Iterab
            ) -> list[dict[str, Any]]:
     """Rows matching ``where`` (Django lookups such as ``id__gt`` allowed), as dicts."""
     model = model_for(model)
-    lookups = _lookups(_normalise(model, where))
+    lookups = _where(model, where)
     ordering = [order_by] if isinstance(order_by, str) else list(order_by)
-    columns = list(_normalise(model, dict.fromkeys(fields or ())))
+    columns, absent = _readable(model, fields)
 
     def operation():
         query = model.objects.filter(**lookups).order_by(*ordering)
@@ -165,20 +216,55 @@ def filter(model, where: dict[str, Any] | None = None, *, order_by: str | Iterab
             query = query[:limit]
         return list(query.values(*columns))
 
-    return _run(model, operation)
+    return _with_absent(_run(model, operation), absent)
 
 
 def count(model, where: dict[str, Any] | None = None) -> int:
     model = model_for(model)
-    lookups = _lookups(_normalise(model, where))
+    lookups = _where(model, where)
     return _run(model, lambda: model.objects.filter(**lookups).count())
 
 
+def _db_values(model, data: dict[str, Any]) -> dict[str, Any]:
+    """Field values as the database stores them, keyed by column name."""
+    from django.db import connections
+    database = connections[_alias(model)]
+    fields = {field.name: field for field in model._meta.concrete_fields}
+    return {fields[name].column: fields[name].get_db_prep_save(value, database)
+            for name, value in data.items()}
+
+
+def _insert_columns(model, values: dict[str, Any]) -> int:
+    """``INSERT`` exactly these columns (the server fills in the rest); the new id."""
+    from django.db import connections
+    database = connections[_alias(model)]
+    quote = database.ops.quote_name
+    table = quote(model._meta.db_table)
+    with database.cursor() as cursor:
+        if values:
+            names = ", ".join(quote(column) for column in values)
+            marks = ", ".join(["%s"] * len(values))
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                           list(values.values()))
+        elif database.vendor == "sqlite":
+            cursor.execute(f"INSERT INTO {table} DEFAULT VALUES")
+        else:
+            cursor.execute(f"INSERT INTO {table} () VALUES ()")
+        return int(cursor.lastrowid)
+
+
 def insert(model, values: dict[str, Any]) -> int:
-    """Insert one row unconditionally; return its ``DEF_id``."""
+    """Insert one row unconditionally; return its ``DEF_id``.
+
+    The server sets ``DEF_timestamp`` unless ``values`` gives one explicitly (the
+    simulator recreating an acquisition's time); it is never taken from this host's
+    clock by default.
+    """
     model = model_for(model)
-    data = _normalise(model, values)
-    return _run(model, lambda: model.objects.create(**data).pk, retry=False)
+    data = _writable(model, values)
+    if data.get("def_timestamp") is None:
+        data.pop("def_timestamp", None)
+    return _run(model, lambda: _insert_columns(model, _db_values(model, data)), retry=False)
 
 
 def set(model, values: dict[str, Any]) -> int:  # noqa: A001 - the classic sinedon name
@@ -189,8 +275,9 @@ def set(model, values: dict[str, Any]) -> int:  # noqa: A001 - the classic sined
     """
     from django.db import transaction
     model = model_for(model)
-    data = _normalise(model, values)
+    data = _writable(model, values)
     data.pop("def_timestamp", None)
+    data.pop("id", None)
     alias = _alias(model)
 
     def operation():
@@ -199,7 +286,64 @@ def set(model, values: dict[str, Any]) -> int:  # noqa: A001 - the classic sined
                         .values_list("id", flat=True).first())
             if existing is not None:
                 return existing
-            return model.objects.create(**data).pk
+            return _insert_columns(model, _db_values(model, data))
+
+    return _run(model, operation, retry=False)
+
+
+def _select_row(model, row_id: int) -> dict[str, Any] | None:
+    """Every real column of one row, declared or not, keyed by column name."""
+    from django.db import connections
+    database = connections[_alias(model)]
+    quote = database.ops.quote_name
+    with database.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {quote(model._meta.db_table)} "
+                       f"WHERE {quote('DEF_id')} = %s", [row_id])
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        return {column[0]: value for column, value in zip(cursor.description, found)}
+
+
+def _find_identical(model, values: dict[str, Any]) -> int | None:
+    """The oldest row equal to ``values`` in every column (NULL equals NULL)."""
+    from django.db import connections
+    database = connections[_alias(model)]
+    quote = database.ops.quote_name
+    same = "IS" if database.vendor == "sqlite" else "<=>"
+    condition = " AND ".join(f"{quote(column)} {same} %s" for column in values) or "1=1"
+    with database.cursor() as cursor:
+        cursor.execute(f"SELECT {quote('DEF_id')} FROM {quote(model._meta.db_table)} "
+                       f"WHERE {condition} ORDER BY {quote('DEF_id')} LIMIT 1",
+                       list(values.values()))
+        found = cursor.fetchone()
+    return int(found[0]) if found else None
+
+
+def copy_row(model, row_id: int, changes: dict[str, Any] | None = None, *,
+             reuse_identical: bool = False) -> int:
+    """Insert a copy of row ``row_id`` with ``changes``; return the new row's id.
+
+    Every column the real table has is copied, declared in the model or not (a
+    production row keeps its tilt series, phase plate, queue …), as classic
+    sinedon's ``initializer=`` does; ``DEF_id`` and ``DEF_timestamp`` are the new
+    row's own.  With ``reuse_identical``, an existing row equal in every column is
+    returned instead (classic ``insert(force=False)`` compares the whole row).
+    """
+    from django.db import transaction
+    model = model_for(model)
+    data = _db_values(model, _writable(model, changes))
+
+    def operation():
+        with transaction.atomic(using=_alias(model)):
+            source = _select_row(model, row_id)
+            if source is None:
+                raise SinedonError(f"{model._meta.db_table} has no row {row_id} to copy")
+            values = {column: value for column, value in source.items()
+                      if column not in ("DEF_id", "DEF_timestamp")}
+            values.update(data)
+            existing = _find_identical(model, values) if reuse_identical else None
+            return existing if existing is not None else _insert_columns(model, values)
 
     return _run(model, operation, retry=False)
 
@@ -207,7 +351,10 @@ def set(model, values: dict[str, Any]) -> int:  # noqa: A001 - the classic sined
 def update(model, row_id: int, values: dict[str, Any]) -> int:
     """Change columns of row ``row_id``; return the number of rows changed (0 or 1)."""
     model = model_for(model)
-    data = _normalise(model, values)
+    data = _writable(model, values)
+    data.pop("def_timestamp", None)
+    if not data:
+        return 0
     return _run(model, lambda: model.objects.filter(pk=row_id).update(**data), retry=False)
 
 
@@ -216,7 +363,7 @@ def delete(model, where: dict[str, Any]) -> int:
     if not where:
         raise SinedonError("refusing to delete every row: give a condition")
     model = model_for(model)
-    lookups = _lookups(_normalise(model, where))
+    lookups = _where(model, where)
     return _run(model, lambda: model.objects.filter(**lookups).delete()[0], retry=False)
 
 
@@ -224,7 +371,7 @@ def ids(model, where: dict[str, Any] | None = None, *, after_id: int = 0,
         limit: int | None = None, newest_first: bool = False) -> list[int]:
     """Only the ids of matching rows with ``DEF_id > after_id``, ascending (or newest first)."""
     model = model_for(model)
-    lookups = _lookups(_normalise(model, where))
+    lookups = _where(model, where)
     if after_id:
         lookups["id__gt"] = after_id
 
@@ -241,15 +388,15 @@ def rows_by_ids(model, row_ids: Iterable[int], fields: Iterable[str] | None = No
     """Rows for a list of ids, in chunked ``IN`` queries, keyed by id."""
     model = model_for(model)
     wanted = sorted(dict.fromkeys(int(row_id) for row_id in row_ids))
-    columns = list(_normalise(model, dict.fromkeys(fields or ())))
-    if columns and "id" not in columns:
+    columns, absent = _readable(model, fields)
+    if "id" not in columns:
         columns.append("id")
     rows: dict[int, dict[str, Any]] = {}
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start:start + _IN_CHUNK]
         found = _run(model, lambda chunk=chunk: list(
             model.objects.filter(id__in=chunk).values(*columns)))
-        rows.update((row["id"], row) for row in found)
+        rows.update((row["id"], row) for row in _with_absent(found, absent))
     return rows
 
 

@@ -127,7 +127,9 @@ def setup(projectid: int | None = None,
     ``projectid`` selects the project's Appion database as classic Appion does.
     Returns the configuration in force.
     """
+    from sinedon import tables
     with _lock:
+        tables.forget()
         resolved = load_config(config)
         _configure_django(_databases(resolved))
         if projectid is not None:

@@ -27,3 +27,7 @@ class MissingTable(SinedonError):
 
 class NotSetUp(SinedonError):
     """``sinedon.setup()`` has not been called in this process."""
+
+
+class MissingColumn(SinedonError):
+    """A column Appion cannot work without is missing in a site's table."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sinedon import connection
+from sinedon import connection, tables
 from sinedon.api import translated_errors
 from sinedon.config import DatabaseLocation
 
@@ -71,21 +71,31 @@ def existing_tables(alias: str) -> set[str]:
 
 
 def init_database(alias: str) -> InitReport:
-    """Create every table of ``alias`` that does not exist yet (idempotent)."""
+    """Create every table of ``alias`` that does not exist yet (idempotent).
+
+    Tables are created as classic sinedon creates them (:func:`tables.create_table_sql`):
+    integer ids and a ``DEF_timestamp`` the server sets, so classic code and myamiweb
+    can insert into them too.  An existing table is never altered.
+    """
     from django.db import connections
     location = connection.location(alias)
     ensure_database_exists(location)
     present = existing_tables(alias)
     created, existing = [], []
+    database = connections[alias]
     with translated_errors(alias):
-        with connections[alias].schema_editor() as editor:
+        with database.cursor() as cursor:
             for model in models_of(alias):
                 table = model._meta.db_table
                 if table in present:
                     existing.append(table)
                     continue
-                editor.create_model(model)
+                cursor.execute(tables.create_table_sql(model, database.vendor))
+                if database.vendor == "sqlite":
+                    for statement in tables.create_index_sql(model):
+                        cursor.execute(statement)
                 created.append(table)
+    tables.forget()
     return InitReport(alias, location.describe(), tuple(created), tuple(existing))
 
 
@@ -111,24 +121,62 @@ def init_all(projectid: int, *, project_name: str | None = None, appion_db: str 
     return reports
 
 
-def check_database(alias: str) -> list[str]:
-    """Expected tables (``Table``) and columns (``Table.column``) the database lacks."""
+def init_new_databases(projectid: int, *, config=None) -> list[InitReport]:
+    """Set sinedon up for ``projectid`` and create the tables of the databases that do
+    not exist yet; an existing database (a site's Leginon) is left as it is."""
+    from sinedon.config import APPION, LEGINON, PROJECT
+    connection.setup(config=config)
+    reports = [init_database(alias) for alias in (LEGINON, PROJECT)
+               if not database_exists(connection.location(alias))]
+    connection.setup(projectid=projectid, config=config)
+    if not database_exists(connection.location(APPION)):
+        reports.append(init_database(APPION))
+    return reports
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A table or required column a database lacks, and the statement that adds it."""
+
+    table: str
+    column: str | None
+    statement: str
+
+    def describe(self) -> str:
+        return self.table if self.column is None else f"{self.table}.{self.column}"
+
+
+def check_database(alias: str) -> list[Shortfall]:
+    """The tables and required columns the database lacks (optional columns may be absent)."""
     from django.db import connections
-    if not database_exists(connection.location(alias)):
-        return [table._meta.db_table for table in models_of(alias)]
+    location = connection.location(alias)
+    if not database_exists(location):
+        return [Shortfall(model._meta.db_table, None, tables.create_table_sql(model))
+                for model in models_of(alias)]
     present = existing_tables(alias)
-    missing: list[str] = []
+    vendor = connections[alias].vendor
+    missing: list[Shortfall] = []
     with translated_errors(alias):
-        with connections[alias].cursor() as cursor:
-            introspection = connections[alias].introspection
-            for model in models_of(alias):
-                table = model._meta.db_table
-                if table not in present:
-                    missing.append(table)
-                    continue
-                columns = {column.name for column in
-                           introspection.get_table_description(cursor, table)}
-                missing.extend(f"{table}.{field.column}"
-                               for field in model._meta.concrete_fields
-                               if field.column not in columns)
+        for model in models_of(alias):
+            table = model._meta.db_table
+            if table not in present:
+                missing.append(Shortfall(table, None, tables.create_table_sql(model, vendor)))
+                continue
+            columns = tables.real_columns(model)
+            missing.extend(Shortfall(table, column,
+                                     tables.add_columns_sql(model, [column], vendor))
+                           for column in tables.missing_required(model, columns))
     return missing
+
+
+def absent_optional_columns(alias: str) -> list[str]:
+    """``Table.column`` of the declared optional columns the database's tables lack."""
+    present = existing_tables(alias)
+    absent = []
+    for model in models_of(alias):
+        if model._meta.db_table not in present:
+            continue
+        columns = tables.real_columns(model)
+        absent.extend(f"{model._meta.db_table}.{field.column}"
+                      for field in model._meta.concrete_fields if field.column not in columns)
+    return absent

@@ -40,7 +40,7 @@ def fresh_env(request, tmp_path):
 def test_init_then_check_is_clean_and_init_is_idempotent(cli, fresh_env):
     first = cli(["appion", "db", "init"], fresh_env)
     assert first.returncode == 0, first.stderr
-    assert "leginondata" in first.stdout and "created 15 table(s)" in first.stdout
+    assert "leginondata" in first.stdout and "created 17 table(s)" in first.stdout
     check = cli(["appion", "db", "check"], fresh_env)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count("complete") == 3

@@ -52,7 +52,7 @@ def test_scope_columns_are_leginons():
     assert {"REF|SessionData|session", "REF|InstrumentData|tem", "high tension",
             "magnification", "defocus", "focus", "SUBD|stage position|a",
             "SUBD|stage position|x", "SUBD|image shift|x", "SUBD|beam tilt|y",
-            "spot size", "intensity", "SUBD|stigmator|objective|x",
+            "spot size", "intensity", "SUBD|stigmator|SUBD|objective|x",
             "system time"} <= columns_of("ScopeEMData")
 
 
@@ -89,8 +89,9 @@ def test_every_expected_table_exists():
             "ScriptHostName", "ScriptProgramRun", "ScriptParamName", "ScriptParamValue",
             "ApAssessmentRunData", "ApAssessmentData", "ApDDStackParamsData",
             "ApDDStackRunData", "ApDDAlignImagePairData", "ApDDAlignStatsData",
-            "ApDDFrameTrajectoryData", "ApAceRunData", "ApCtfFind4ParamsData", "ApCtfData",
-            "ApGctfParamsData"} <= tables["appiondata"]
+            "ApDDFrameTrajectoryData", "ApAceRunData", "ApCtfFind4ParamsData", "ApCtfData"
+            } <= tables["appiondata"]
+    assert "ApGctfParamsData" not in tables["appiondata"]
 
 
 def test_round_trip_of_every_column_kind(db):

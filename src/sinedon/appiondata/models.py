@@ -1,9 +1,13 @@
 """Classic Appion tables written by motion correction and CTF estimation.
 
-References to Leginon rows are ``REF|leginondata|Table|key`` integer columns.
+Column names and types are production's (``tests/data/production-schema``: SEMC's
+server and classic ``appionlib.appiondata``).  References to Leginon rows are
+``REF|leginondata|Table|key`` integer columns.  Columns marked ``required`` are the
+ones Appion cannot do without; the others (present in some Appion versions only)
+are written when the site's table has them.
 """
 
-from sinedon.columns import boolean, define_table, integer, real, ref, seq, text
+from sinedon.columns import boolean, define_table, integer, real, ref, required, seq, text
 
 APP = "appiondata"
 LEGINON = "leginondata"
@@ -17,110 +21,108 @@ def _leginon(table, key):
     return ref(table, key, database=LEGINON)
 
 
-ApPathData = _table("ApPathData", [text("path")])
+ApPathData = _table("ApPathData", required(text("path")))
 
 ApAppionJobData = _table("ApAppionJobData", [
-    ref("ApPathData", "path"), ref("ApPathData", "clusterpath"), text("name"),
-    text("jobtype"), text("status"), text("cluster"), text("clusterjobid"), text("user"),
-    _leginon("SessionData", "session"),
+    *required(ref("ApPathData", "path"), text("name"), text("jobtype"), text("status"),
+              _leginon("SessionData", "session")),
+    ref("ApPathData", "clusterpath"), ref("ApPathData", "dmfpath"), text("cluster"),
+    integer("clusterjobid"), text("user"),
 ])
 
-ScriptProgramName = _table("ScriptProgramName", [text("name")])
+ScriptProgramName = _table("ScriptProgramName", required(text("name")))
 
 ScriptUserName = _table("ScriptUserName", [
-    text("name"), integer("uid"), integer("gid"), text("fullname"),
+    *required(text("name")), integer("uid"), integer("gid"), text("fullname"),
 ])
 
 ScriptHostName = _table("ScriptHostName", [
-    text("name"), text("ip"), text("system"), text("distro"), text("arch"),
+    *required(text("name")), text("ip"), text("system"), text("distro"), text("arch"),
     integer("nproc"), integer("memory"), text("cpu_vendor"), text("gpu_vendor"),
 ])
 
 ScriptProgramRun = _table("ScriptProgramRun", [
-    text("runname"), ref("ScriptProgramName", "progname"), ref("ScriptUserName", "username"),
-    ref("ScriptHostName", "hostname"), ref("ApPathData", "rundir"),
+    *required(text("runname"), ref("ScriptProgramName", "progname"),
+              ref("ApPathData", "rundir")),
+    ref("ScriptUserName", "username"), ref("ScriptHostName", "hostname"),
     ref("ApAppionJobData", "job"), ref("ApPathData", "appion_path"), text("unixshell"),
-    text("revision"), text("python_ver"), _leginon("SessionData", "session"),
+    text("revision"),
 ])
 
-ScriptParamName = _table("ScriptParamName", [
-    text("name"), ref("ScriptProgramName", "progname"),
-])
+ScriptParamName = _table("ScriptParamName", required(
+    text("name"), ref("ScriptProgramName", "progname")))
 
 ScriptParamValue = _table("ScriptParamValue", [
-    text("value"), text("usage"), ref("ScriptParamName", "paramname"),
-    ref("ScriptProgramRun", "progrun"),
+    *required(text("value"), ref("ScriptParamName", "paramname"),
+              ref("ScriptProgramRun", "progrun")),
+    text("usage"),
 ])
 
-ApAssessmentRunData = _table("ApAssessmentRunData", [
-    _leginon("SessionData", "session"), text("name"),
-])
+ApAssessmentRunData = _table("ApAssessmentRunData", required(
+    _leginon("SessionData", "session"), text("name")))
 
-ApAssessmentData = _table("ApAssessmentData", [
+ApAssessmentData = _table("ApAssessmentData", required(
     ref("ApAssessmentRunData", "assessmentrun"), _leginon("AcquisitionImageData", "image"),
-    boolean("selectionkeep"),
+    integer("selectionkeep")))
+
+ApStackData = _table("ApStackData", [
+    ref("ApPathData", "path"), text("name"), text("description"), boolean("hidden"),
+    real("pixelsize"), integer("boxsize"),
 ])
 
 ApDDStackParamsData = _table("ApDDStackParamsData", [
-    _leginon("PresetData", "preset"), boolean("align"), real("bin"),
-    ref("ApStackData", "stack"), text("method"),
+    *required(text("preset"), boolean("align"), integer("bin"), text("method")),
+    ref("ApStackData", "stack"), ref("ApDDStackRunData", "unaligned_ddstackrun"),
 ])
 
-ApDDStackRunData = _table("ApDDStackRunData", [
+ApDDStackRunData = _table("ApDDStackRunData", required(
     text("runname"), ref("ApDDStackParamsData", "params"), _leginon("SessionData", "session"),
-    ref("ApPathData", "path"), boolean("hidden"),
-])
+    ref("ApPathData", "path")))
 
-ApDDAlignImagePairData = _table("ApDDAlignImagePairData", [
+ApDDAlignImagePairData = _table("ApDDAlignImagePairData", required(
     _leginon("AcquisitionImageData", "source"), _leginon("AcquisitionImageData", "result"),
-    ref("ApDDStackRunData", "ddstackrun"),
-])
+    ref("ApDDStackRunData", "ddstackrun")))
 
 ApDDFrameTrajectoryData = _table("ApDDFrameTrajectoryData", [
-    _leginon("AcquisitionImageData", "image"), ref("ApDDStackRunData", "ddstackrun"),
-    seq("pos_x"), seq("pos_y"), real("last_x"), real("last_y"),
-    integer("number_of_positions"), integer("reference_index"),
+    *required(_leginon("AcquisitionImageData", "image"), ref("ApDDStackRunData", "ddstackrun"),
+              seq("pos_x"), seq("pos_y")),
+    real("last_x"), real("last_y"), integer("number_of_positions"),
+    integer("reference_index"),
 ])
 
 ApDDAlignStatsData = _table("ApDDAlignStatsData", [
-    _leginon("AcquisitionImageData", "image"), ref("ApDDStackRunData", "ddstackrun"),
-    real("apix"),
-    real("top_shift1_value"), integer("top_shift1_index"),
-    real("top_shift2_value"), integer("top_shift2_index"),
-    real("top_shift3_value"), integer("top_shift3_index"),
-    real("median_shift_value"), ref("ApDDFrameTrajectoryData", "trajectory"),
+    *required(_leginon("AcquisitionImageData", "image"),
+              ref("ApDDStackRunData", "ddstackrun"), real("apix"),
+              real("top_shift1_value"), integer("top_shift1_index"),
+              real("top_shift2_value"), integer("top_shift2_index"),
+              real("top_shift3_value"), integer("top_shift3_index"),
+              real("median_shift_value")),
+    ref("ApDDFrameTrajectoryData", "trajectory"),
 ])
 
 ApCtfFind4ParamsData = _table("ApCtfFind4ParamsData", [
-    real("ampcontrast"), integer("fieldsize"), real("cs"), boolean("bestdb"),
-    real("resmin"), real("defstep"), boolean("shift_phase"), real("min_phase_shift"),
-    real("max_phase_shift"), real("phase_search_step"),
-])
-
-ApGctfParamsData = _table("ApGctfParamsData", [
-    real("ampcontrast"), integer("fieldsize"), real("cs"), boolean("bestdb"),
-    real("resmin"), real("resmax"), real("defstep"), integer("numstep"), real("dast"),
-    boolean("do_EPA"), boolean("do_Hres_ref"), integer("mdef_aveN"),
-    boolean("local_refine"), integer("local_raster"), integer("local_radius"),
-    integer("local_boxsize"), real("local_overlap"), boolean("shift_phase"),
-    real("min_phase_shift"), real("max_phase_shift"), real("phase_search_step"),
+    *required(real("ampcontrast"), integer("fieldsize"), real("cs"), boolean("bestdb"),
+              real("resmin"), real("defstep")),
+    boolean("shift_phase"), real("min_phase_shift"), real("max_phase_shift"),
+    real("phase_search_step"), boolean("local_refine"),
 ])
 
 ApAceRunData = _table("ApAceRunData", [
-    text("name"), _leginon("SessionData", "session"), ref("ApPathData", "path"),
-    boolean("hidden"), ref("ApCtfFind4ParamsData", "ctffind4_params"),
-    ref("ApGctfParamsData", "gctf_params"),
+    *required(text("name"), _leginon("SessionData", "session"), ref("ApPathData", "path"),
+              ref("ApCtfFind4ParamsData", "ctffind4_params")),
+    boolean("hidden"),
 ])
 
 ApCtfData = _table("ApCtfData", [
-    ref("ApAceRunData", "acerun"), _leginon("AcquisitionImageData", "image"),
-    real("cs"), real("defocus1"), real("defocus2"), real("defocusinit"),
-    real("amplitude_contrast"), real("angle_astigmatism"), real("extra_phase_shift"),
-    real("confidence"), real("confidence_d"), real("cross_correlation"),
+    *required(ref("ApAceRunData", "acerun"), _leginon("AcquisitionImageData", "image"),
+              real("cs"), real("defocus1"), real("defocus2"), real("defocusinit"),
+              real("amplitude_contrast"), real("angle_astigmatism"), real("confidence"),
+              real("confidence_d")),
+    real("extra_phase_shift"), real("cross_correlation"),
     real("ctffind4_resolution"), real("confidence_30_10"), real("confidence_5_peak"),
     real("overfocus_conf_30_10"), real("overfocus_conf_5_peak"),
     real("resolution_80_percent"), real("resolution_50_percent"),
     text("graph1"), text("graph2"), text("graph3"), text("graph4"), text("mat_file"),
     text("localplot"), text("localCTFstarfile"), real("tilt_angle"),
-    real("tilt_axis_angle"), real("sample_thickness"),
+    real("tilt_axis_angle"),
 ])

@@ -1,6 +1,6 @@
 """Project tables: which sessions belong to which project, and its Appion database."""
 
-from sinedon.columns import boolean, define_table, ref, text
+from sinedon.columns import boolean, define_table, ref, required, text
 
 APP = "projectdata"
 
@@ -10,14 +10,15 @@ def _table(name, specs):
 
 
 projects = _table("projects", [
-    text("name"), text("short_description"), text("long_description"), text("category"),
-    text("funding"), boolean("hidden"),
+    *required(text("name")), text("short_description"), text("long_description"),
+    text("category"), text("funding"), text("leginondb"), boolean("hidden"),
 ])
 
 processingdb = _table("processingdb", [
-    ref("projects", "project"), text("appiondb"),
+    *required(ref("projects", "project"), text("appiondb")),
 ])
 
 projectexperiments = _table("projectexperiments", [
-    ref("projects", "project"), ref("SessionData", "session", database="leginondata"),
+    *required(ref("projects", "project"),
+              ref("SessionData", "session", database="leginondata")),
 ])

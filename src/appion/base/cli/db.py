@@ -53,9 +53,17 @@ def run_check(args: argparse.Namespace) -> int:
         missing = schema.check_database(alias)
         if missing:
             missing_any = True
-            print(f"{alias}: {location}: missing {len(missing)}: " + ", ".join(missing))
+            print(f"{alias}: {location}: missing {len(missing)}: "
+                  + ", ".join(shortfall.describe() for shortfall in missing))
+            for shortfall in missing:
+                print(f"  {shortfall.statement}")
         else:
             print(f"{alias}: {location}: complete")
+            absent = schema.absent_optional_columns(alias)
+            if absent:
+                print(f"  optional columns this version lacks (not written, read as "
+                      f"empty): {', '.join(absent)}")
     if missing_any:
-        print("run 'appion db init' to create the missing tables")
+        print("an administrator can run the statements above; 'appion db init' creates "
+              "missing tables only (it never alters a table)")
     return 1 if missing_any else 0
