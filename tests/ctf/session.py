@@ -35,8 +35,7 @@ def make_session(root: Path, truths: list[tuple[float, float, float, float]],
     image_path.mkdir(parents=True)
     tem = sinedon.insert("InstrumentData", {"name": "Krios", "cs": CS_MM * 1e-3})
     camera_instrument = sinedon.insert("InstrumentData", {"name": "K3"})
-    session_id = sinedon.insert("SessionData", {"name": name, "image_path": str(image_path),
-                                                "instrument": tem})
+    session_id = sinedon.insert("SessionData", {"name": name, "image_path": str(image_path)})
     sinedon.insert("PixelSizeCalibrationData", {
         "tem": tem, "ccdcamera": camera_instrument, "magnification": 105000,
         "pixelsize": PIXEL_SIZE_A * 1e-10,

@@ -98,7 +98,7 @@ def test_ctffind4_with_fake_ctffind5_and_reprocess(sqlite_db, tmp_path, cli):
     assert done.returncode == 0, done.stderr
     rows = _rows(sqlite_db)
     assert len(rows) == 2
-    assert {row["sample_thickness"] for row in rows} == {0.0}  # CTFFIND 5's column 10
+    assert "sample_thickness" not in rows[0]  # production ApCtfData has no such column
     for truth, row in zip(truths, sorted(rows, key=lambda r: r["image"])):
         assert row["defocus2"] == pytest.approx(truth.defocus_1_a * 1e-10, abs=60e-10)
     # --reprocess above every score: a new run redoes both; below: it skips both.
@@ -114,7 +114,7 @@ def test_ctffind4_with_fake_ctffind5_and_reprocess(sqlite_db, tmp_path, cli):
     assert sinedon.count("ApAceRunData") == 3
 
 
-def test_gctf_with_fake_gctf_stores_gctf_params(sqlite_db, tmp_path, cli):
+def test_gctf_stores_its_params_where_classic_gctf_does(sqlite_db, tmp_path, cli):
     import sinedon
     session, truths = make_session(tmp_path, TRUTHS[:1])
     rundir = tmp_path / "appion" / "gctf" / "g1"
@@ -124,8 +124,9 @@ def test_gctf_with_fake_gctf_stores_gctf_params(sqlite_db, tmp_path, cli):
     (row,) = _rows(sqlite_db)
     assert row["defocus2"] == pytest.approx(truths[0].defocus_1_a * 1e-10, abs=60e-10)
     run = sinedon.get("ApAceRunData", {"name": "g1"})
-    params = sinedon.get("ApGctfParamsData", {"id": run["gctf_params"]})
-    assert params["do_EPA"] and params["resmax"] == 6.0 and run["ctffind4_params"] is None
+    params = sinedon.get("ApCtfFind4ParamsData", {"id": run["ctffind4_params"]})
+    assert params["local_refine"] is False and params["fieldsize"] == 512
+    assert sinedon.count("ApCtfFind4ParamsData") == 1
 
 
 def test_user_errors_are_one_line(sqlite_db, tmp_path, cli):

@@ -93,6 +93,10 @@ def test_store_twice_leaves_one_set_of_rows(db, tmp_path, fake_bin):
     first = step.store(run, result)
     second = step.store(run, result)
     assert first == second
+    step.hand_on_dw = True  # appion pipeline --ctf-on-dw: the next step gets -a-DW
+    (dw_id,) = step.store(run, result)
+    names = {row["id"]: row["filename"] for row in sinedon.filter("AcquisitionImageData")}
+    assert names[first[0]].endswith("-a") and names[dw_id].endswith("-a-DW")
     assert sinedon.count("ApDDAlignImagePairData") == 2
     assert sinedon.count("ApDDFrameTrajectoryData") == 1
     assert sinedon.count("AcquisitionImageData") == 3

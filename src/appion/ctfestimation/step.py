@@ -180,24 +180,19 @@ def check_options(options: CtfOptions) -> None:
         raise UsageError(f"--numstep {options.numstep} must be at least 1")
 
 
-def params_row(options: CtfOptions, cs_mm: float | None) -> tuple[str, dict[str, Any]]:
-    """The run's parameter table and row, as classic stores it (only those columns)."""
+def params_row(options: CtfOptions, cs_mm: float | None) -> dict[str, Any]:
+    """The run's ``ApCtfFind4ParamsData`` row, as classic ``ctffind4.py`` and ``gctf.py``
+    store it (Gctf adds ``local_refine``; its other flags have no column)."""
     phase = {"shift_phase": options.phaseplate,
              "min_phase_shift": options.min_phase_shift_deg if options.phaseplate else None,
              "max_phase_shift": options.max_phase_shift_deg if options.phaseplate else None,
              "phase_search_step": options.phase_step_deg if options.phaseplate else None}
-    common = {"ampcontrast": options.ampcontrast, "fieldsize": options.fieldsize,
-              "cs": cs_mm, "bestdb": options.bestdb, "resmin": options.resmin,
-              "defstep": options.defstep_um, **phase}
+    row = {"ampcontrast": options.ampcontrast, "fieldsize": options.fieldsize,
+           "cs": cs_mm, "bestdb": options.bestdb, "resmin": options.resmin,
+           "defstep": options.defstep_um, **phase}
     if options.engine == "gctf":
-        gctf = options.gctf or GctfOptions()
-        return "ApGctfParamsData", {
-            **common, "resmax": options.resmax, "numstep": options.numstep,
-            "dast": options.dast_um, "do_EPA": gctf.do_EPA, "do_Hres_ref": gctf.do_Hres_ref,
-            "mdef_aveN": gctf.mdef_aveN, "local_refine": gctf.local_refine,
-            "local_raster": gctf.local_raster, "local_radius": gctf.local_radius,
-            "local_boxsize": gctf.local_boxsize, "local_overlap": gctf.local_overlap}
-    return "ApCtfFind4ParamsData", common
+        row["local_refine"] = bool((options.gctf or GctfOptions()).local_refine)
+    return row
 
 
 def search_for_image(options: CtfOptions, pixel_size_a: float, kv: float, cs_mm: float,
@@ -258,9 +253,8 @@ class CtfStep:
             return
         from appion.ctfestimation.store.results import run_fieldsize, save_run
         cs_mm = self._session_cs(run)
-        table, row = params_row(self.options, cs_mm)
         run_id = save_run(runname=run.runname, rundir=str(run.rundir),
-                          session_id=run.session["id"], params_table=table, params=row)
+                          session_id=run.session["id"], params=params_row(self.options, cs_mm))
         run.extra[RUN_ID_KEY] = run_id
         run.extra[FIELDSIZE_KEY] = run_fieldsize(run_id) or self.options.fieldsize
 

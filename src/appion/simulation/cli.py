@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                         help="where the files go (default: $APPION_HOME/sessions)")
     parser.add_argument("--project", type=int, default=1, metavar="N",
                         help="project id the session belongs to (default: 1)")
+    parser.add_argument("--init-db", action="store_true",
+                        help="create missing tables in existing databases first (new "
+                             "databases are always set up; a site's Leginon needs nothing)")
     parser.add_argument("--no-extras", dest="extras", action="store_false",
                         help="no tilted, hidden, trashed or rejected exposures")
     parser.set_defaults(func=run)
@@ -81,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
 
     from appion.simulation.session import add_exposure, start_session
     root = (args.root or appion_home() / "sessions").expanduser()
-    schema.init_all(args.project)  # leginon and project tables, then the project's appion
+    if args.init_db:
+        schema.init_all(args.project)  # leginon and project tables, then the project's appion
+    else:
+        schema.init_new_databases(args.project)
     stop = StopFlag()
     restore = stop.install()
     try:

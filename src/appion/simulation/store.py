@@ -46,7 +46,7 @@ def insert_session(name: str, image_path: str, frame_path: str, user: int, tem: 
                    comment: str, hidden: bool = False,
                    timestamp: datetime.datetime | None = None) -> int:
     values: dict[str, Any] = {"name": name, "image_path": image_path,
-                              "frame_path": frame_path, "user": user, "instrument": tem,
+                              "frame_path": frame_path, "user": user,
                               "comment": comment, "hidden": hidden}
     if timestamp is not None:
         values["def_timestamp"] = timestamp

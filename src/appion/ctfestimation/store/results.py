@@ -1,9 +1,10 @@
 """Write a CTF run and its results into the classic Appion tables.
 
-``ApCtfFind4ParamsData`` / ``ApGctfParamsData`` and ``ApAceRunData`` once per run
-(a run name reused with other parameters is refused, as classic does), then one
-``ApCtfData`` row per image, idempotently: storing the same image again in the
-same run updates its row instead of adding one.
+``ApCtfFind4ParamsData`` and ``ApAceRunData`` once per run (classic ``gctf.py`` keeps
+its parameters in the same table, linked through ``ctffind4_params``; a run name
+reused with other parameters is refused, as classic does, before anything is
+written), then one ``ApCtfData`` row per image, idempotently: storing the same
+image again in the same run updates its row instead of adding one.
 """
 
 from __future__ import annotations
@@ -18,47 +19,54 @@ from appion.ctfestimation.calc.internal.classic import (classic_confidence,
 from appion.ctfestimation.calc.internal.spectrum import fitting_box
 from appion.ctfestimation.calc.result import CtfResult
 
-#: The ApAceRunData column that points at each parameter table.
-PARAMS_COLUMN = {"ApCtfFind4ParamsData": "ctffind4_params", "ApGctfParamsData": "gctf_params"}
+PARAMS_TABLE = "ApCtfFind4ParamsData"
+PARAMS_COLUMN = "ctffind4_params"
 
 
 def find_run(runname: str, session_id: int) -> dict[str, Any] | None:
     return sinedon.get("ApAceRunData", {"name": runname, "session": session_id})
 
 
-def save_run(*, runname: str, rundir: str, session_id: int, params_table: str,
-             params: dict[str, Any]) -> int:
-    """The run's ApAceRunData id (created once); a same-name run with other parameters is refused."""
-    column = PARAMS_COLUMN[params_table]
+def _stored_params(run: dict[str, Any]) -> dict[str, Any] | None:
+    params_id = run.get(PARAMS_COLUMN)
+    return sinedon.get(PARAMS_TABLE, {"id": params_id}) if params_id else None
+
+
+def _matches(stored: dict[str, Any] | None, params: dict[str, Any]) -> bool:
+    return stored is not None and all(stored.get(key) == value for key, value in params.items()
+                                      if key in stored)
+
+
+def save_run(*, runname: str, rundir: str, session_id: int, params: dict[str, Any]) -> int:
+    """The run's ApAceRunData id (created once); a same-name run with other parameters
+    is refused before any row is written (no orphan parameter rows)."""
     with sinedon.atomic("appiondata"):
-        params_id = sinedon.set(params_table, params)
-        path_id = sinedon.set("ApPathData", {"path": rundir})
         existing = find_run(runname, session_id)
         if existing is not None:
-            if existing.get(column) != params_id and not _same_but_forced_box(
-                    params_table, params, existing):
+            stored = _stored_params(existing)
+            if not _matches(stored, params) and not _same_but_forced_box(
+                    params, existing, stored):
                 raise AppionError(
                     f"run name {runname} was already used in this session with different "
                     "CTF parameters; choose another --runname (or repeat the same flags)")
             return int(existing["id"])
+        params_id = sinedon.set(PARAMS_TABLE, params)
+        path_id = sinedon.set("ApPathData", {"path": rundir})
         return sinedon.insert("ApAceRunData", {
             "name": runname, "session": session_id, "path": path_id, "hidden": False,
-            column: params_id})
+            PARAMS_COLUMN: params_id})
 
 
-def _same_but_forced_box(params_table: str, params: dict[str, Any],
-                         run: dict[str, Any]) -> bool:
+def _same_but_forced_box(params: dict[str, Any], run: dict[str, Any],
+                         stored: dict[str, Any] | None) -> bool:
     """Whether the run's parameters are ``params`` with the fieldsize its micrographs forced.
 
     A ``--fieldsize`` larger than the micrographs is stored as the box actually used
     (:func:`record_fieldsize`); the same command line run again is the same run.
     """
-    stored_id = run.get(PARAMS_COLUMN[params_table])
-    stored = sinedon.get(params_table, {"id": stored_id}) if stored_id else None
     if stored is None or not stored["fieldsize"] < params["fieldsize"]:
         return False
-    same = sinedon.get(params_table, {**params, "fieldsize": stored["fieldsize"]})
-    if same is None or same["id"] != stored_id:
+    if not _matches(stored, {**params, "fieldsize": stored["fieldsize"]}):
         return False
     done = sinedon.get("ApCtfData", {"acerun": run["id"]})
     image = sinedon.get("AcquisitionImageData", {"id": done["image"]}) if done else None
@@ -75,11 +83,8 @@ def _same_but_forced_box(params_table: str, params: dict[str, Any],
 def run_fieldsize(acerun_id: int) -> int | None:
     """The spectrum box (``fieldsize``) stored for a run."""
     run = sinedon.get("ApAceRunData", {"id": acerun_id})
-    for table, column in PARAMS_COLUMN.items():
-        if run and run.get(column):
-            params = sinedon.get(table, {"id": run[column]})
-            return params["fieldsize"] if params else None
-    return None
+    params = _stored_params(run) if run else None
+    return params["fieldsize"] if params else None
 
 
 def record_fieldsize(acerun_id: int, fieldsize: int) -> None:
@@ -90,13 +95,12 @@ def record_fieldsize(acerun_id: int, fieldsize: int) -> None:
     """
     with sinedon.atomic("appiondata"):
         run = sinedon.get("ApAceRunData", {"id": acerun_id})
-        for table, column in PARAMS_COLUMN.items():
-            if run.get(column):
-                params = sinedon.get(table, {"id": run[column]})
-                values = {key: value for key, value in params.items()
-                          if key not in ("id", "def_timestamp")}
-                new_id = sinedon.set(table, {**values, "fieldsize": fieldsize})
-                sinedon.update("ApAceRunData", acerun_id, {column: new_id})
+        params = _stored_params(run) if run else None
+        if params is not None:
+            values = {key: value for key, value in params.items()
+                      if key not in ("id", "def_timestamp")}
+            new_id = sinedon.set(PARAMS_TABLE, {**values, "fieldsize": fieldsize})
+            sinedon.update("ApAceRunData", acerun_id, {PARAMS_COLUMN: new_id})
 
 
 def done_images(acerun_id: int) -> set[int]:
@@ -120,8 +124,7 @@ def ctfdata_values(result: CtfResult, acerun_id: int) -> dict[str, Any]:
         graph1=result.graph1, graph2=result.graph2, graph3=result.graph3,
         graph4=result.graph4,
         localCTFstarfile=result.local_star, tilt_angle=result.tilt_angle_deg,
-        tilt_axis_angle=result.tilt_axis_angle_deg,
-        sample_thickness=result.sample_thickness_a)
+        tilt_axis_angle=result.tilt_axis_angle_deg)
     values["confidence"] = classic_confidence(values)
     return values
 

@@ -1,9 +1,11 @@
 """Store a motion correction the way classic Appion did.
 
-Per run: ``ApDDStackParamsData`` and ``ApDDStackRunData`` (with the engine in
-``method``).  Per image: the aligned sums hard-linked into the session's image
-path, a new ``CameraEMData``, ``PresetData`` (``<preset>-a`` / ``-a-DW``) and
-``AcquisitionImageData`` for each, ice-thickness rows copied to both, the frame
+Per run: ``ApDDStackParamsData`` (the preset *name*, the integer ``bin``, the engine
+in ``method``) and ``ApDDStackRunData``.  Per image: the aligned sums hard-linked
+into the session's image path, a new ``CameraEMData``, ``PresetData``
+(``<preset>-a`` / ``-a-DW``) and ``AcquisitionImageData`` for each, copied from the
+source rows whole (every column the site's table has, as classic's
+``initializer=``), ice-thickness rows copied to both, the frame
 trajectory and drift statistics of the non-weighted image, and last the
 ``ApDDAlignImagePairData`` rows that mark the image done.  Storing an image twice
 leaves one set of rows: the pair rows are looked up first, and an aligned image
@@ -13,6 +15,7 @@ left by an interrupted store is recognised by its file being ours.
 from __future__ import annotations
 
 import filecmp
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -27,13 +30,13 @@ from appion.motioncorrection.calc.internal import params as P
 _NOT_COPIED = ("id", "def_timestamp")
 
 
-def save_run(*, runname: str, rundir: str, session_id: int, preset_id: int | None,
+def save_run(*, runname: str, rundir: str, session_id: int, preset_name: str | None,
              bin_factor: float, engine: str) -> int:
     """``ApDDStackRunData`` (and its params and path), once per run; returns its id."""
     path_id = sinedon.set("ApPathData", {"path": os.path.abspath(rundir)})
     params_id = sinedon.set("ApDDStackParamsData", {
-        "preset": preset_id, "align": True, "bin": float(bin_factor), "stack": None,
-        "method": engine})
+        "preset": preset_name, "align": True, "bin": math.floor(float(bin_factor) + 0.5),
+        "stack": None, "method": engine})
     return sinedon.set("ApDDStackRunData", {"runname": runname, "params": params_id,
                                             "session": session_id, "path": path_id})
 
@@ -61,11 +64,13 @@ def _copy(row: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return values
 
 
-def aligned_camera(camera: dict[str, Any], bin_factor: float, trim: int = 0,
-                   partial_frames: Sequence[int] | None = None) -> dict[str, Any]:
-    """Classic's camera of the aligned sum: binned by ``--bin``, trimmed and recentred."""
-    values = _copy(camera, align_frames=True,
-                   use_frames=repr(tuple(partial_frames)) if partial_frames else None)
+def aligned_camera_changes(camera: dict[str, Any], bin_factor: float, trim: int = 0,
+                           partial_frames: Sequence[int] | None = None) -> dict[str, Any]:
+    """What classic changes in the camera of the aligned sum: binned by ``--bin``,
+    trimmed and recentred, frames marked aligned."""
+    values: dict[str, Any] = {
+        "align_frames": True,
+        "use_frames": repr(tuple(partial_frames)) if partial_frames else None}
     for axis in ("x", "y"):
         old_bin = int(camera.get(f"binning_{axis}") or 1)
         new_bin = int(round(old_bin * bin_factor))
@@ -77,14 +82,12 @@ def aligned_camera(camera: dict[str, Any], bin_factor: float, trim: int = 0,
     return values
 
 
-def aligned_preset(preset: dict[str, Any] | None, camera: dict[str, Any], name: str,
-                   session_id: int) -> dict[str, Any]:
-    """``<preset>-a``: the source preset with the aligned camera's geometry."""
-    values = _copy(preset or {"session": session_id}, name=name)
-    for key in ("dimension_x", "dimension_y", "binning_x", "binning_y", "offset_x",
-                "offset_y", "exposure_time"):
-        values[key] = camera.get(key)
-    return values
+def aligned_preset_changes(camera_changes: dict[str, Any], camera: dict[str, Any],
+                           name: str) -> dict[str, Any]:
+    """``<preset>-a``: the source preset renamed, with the aligned camera's geometry."""
+    geometry = {key: camera_changes[key] for key in
+                ("dimension_x", "dimension_y", "binning_x", "binning_y", "offset_x", "offset_y")}
+    return {"name": name, **geometry, "exposure_time": camera.get("exposure_time")}
 
 
 def _same_file(first: str, second: str) -> bool:
@@ -115,8 +118,17 @@ def choose_name(image_path: str, base_name: str, aligned_path: str) -> tuple[str
     raise AppionError(f"{base_name}: 100 versions already exist in {image_path}; clean up")
 
 
+def _aligned_preset_id(meta: P.ImageMetadata, camera_changes: dict[str, Any],
+                       name: str) -> int:
+    changes = aligned_preset_changes(camera_changes, meta.camera, name)
+    if meta.preset and meta.preset.get("id"):
+        return sinedon.copy_row("PresetData", meta.preset["id"], changes,
+                                reuse_identical=True)
+    return sinedon.set("PresetData", {"session": meta.image["session"], **changes})
+
+
 def _store_image(meta: P.ImageMetadata, aligned_path: str, label: str, camera_id: int,
-                 camera: dict[str, Any]) -> int:
+                 camera_changes: dict[str, Any]) -> int:
     image_path = meta.session.get("image_path") or ""
     if not os.path.isdir(image_path):
         raise AppionError(f"image path {image_path} of session {meta.session.get('name')} "
@@ -132,11 +144,9 @@ def _store_image(meta: P.ImageMetadata, aligned_path: str, label: str, camera_id
             return existing["id"]
     else:
         _place(aligned_path, os.path.join(image_path, name + ".mrc"))
-    preset_id = sinedon.set("PresetData", aligned_preset(
-        meta.preset, camera, preset_name, meta.image["session"]))
-    return sinedon.insert("AcquisitionImageData", _copy(
-        meta.image, camera=camera_id, preset=preset_id, filename=name,
-        image=name + ".mrc"))
+    preset_id = _aligned_preset_id(meta, camera_changes, preset_name)
+    return sinedon.copy_row("AcquisitionImageData", meta.image_id, {
+        "camera": camera_id, "preset": preset_id, "filename": name, "image": name + ".mrc"})
 
 
 def _copy_ice_thickness(source_id: int, target_ids: Sequence[int]) -> None:
@@ -169,18 +179,21 @@ def store_aligned(meta: P.ImageMetadata, *, ddstackrun_id: int, aligned_path: st
                   aligned_dw_path: str | None, shifts_px: Sequence[tuple[float, float]],
                   ft_bin: float, bin_factor: float, label: str = "a", trim: int = 0,
                   apix: float | None = None) -> list[int]:
-    """Store one aligned exposure; returns the id a following step should use."""
+    """Store one aligned exposure; returns the ids of its aligned images, the non-weighted
+    ``-a`` first and then, with dose weighting, ``-a-DW``."""
     source_id = meta.image_id
     pairs = sinedon.filter("ApDDAlignImagePairData",
                            {"source": source_id, "ddstackrun": ddstackrun_id})
     if pairs:
-        return [max(pairs, key=lambda row: row["id"])["result"]]
-    camera = aligned_camera(meta.camera, bin_factor, trim)
-    camera_id = sinedon.set("CameraEMData", camera)
-    aligned_id = _store_image(meta, aligned_path, label, camera_id, camera)
+        return [pair["result"] for pair in sorted(pairs, key=lambda row: row["id"])]
+    changes = aligned_camera_changes(meta.camera, bin_factor, trim)
+    camera_id = (sinedon.copy_row("CameraEMData", meta.camera["id"], changes,
+                                  reuse_identical=True) if meta.camera.get("id") else
+                 sinedon.set("CameraEMData", {"session": meta.image["session"], **changes}))
+    aligned_id = _store_image(meta, aligned_path, label, camera_id, changes)
     results = [aligned_id]
     if aligned_dw_path:
-        results.append(_store_image(meta, aligned_dw_path, f"{label}-DW", camera_id, camera))
+        results.append(_store_image(meta, aligned_dw_path, f"{label}-DW", camera_id, changes))
     _copy_ice_thickness(source_id, results)
     positions = P.motioncorr_positions(shifts_px, ft_bin)
     with sinedon.atomic(sinedon.APPION):
@@ -194,4 +207,4 @@ def store_aligned(meta: P.ImageMetadata, *, ddstackrun_id: int, aligned_path: st
         for result_id in results:
             sinedon.insert("ApDDAlignImagePairData", {
                 "source": source_id, "result": result_id, "ddstackrun": ddstackrun_id})
-    return [results[-1]]
+    return results

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appion.base.calc.external.programs import find_program
-from appion.base.errors import EngineError
+from appion.base.errors import EngineConfigError, EngineError
 from appion.ctfestimation.calc.internal.estimator import CtfFit, SearchParameters
 from appion.ctfestimation.calc.result import CtfParameters, EngineOutput
 
@@ -131,7 +131,7 @@ def answer_for(question: str, table: Answers) -> str:
     for pattern, answer in table:
         if pattern.search(question):
             return answer()
-    raise EngineError(f"ctffind asked a question Appion does not know: {question!r}; "
+    raise EngineConfigError(f"ctffind asked a question Appion does not know: {question!r}; "
                       "use a CTFFIND 4.1 or 5 build, or --engine builtin")
 
 
@@ -197,7 +197,7 @@ def converse(child: SpawnBase, table: Answers, *, timeout_s: float, label: str,
 def _check_not_waiting(pending: str, label: str) -> None:
     question = waiting_question(pending)
     if question is not None:
-        raise EngineError(f"{label} waits at a prompt Appion cannot read: {question!r}; "
+        raise EngineConfigError(f"{label} waits at a prompt Appion cannot read: {question!r}; "
                           "use a CTFFIND 4.1 or 5 build, or --engine builtin")
 
 
@@ -206,7 +206,7 @@ def _answer(child: SpawnBase, said: Conversation, table: Answers, label: str) ->
     if said.exchanges and question == said.last_question:
         rejected = said.exchanges[-1][1]
         reason = [line for line in _lines(child.before)[:-1] if "rror" in line]
-        raise EngineError(f"{label} rejected the answer {rejected!r} to {question!r}"
+        raise EngineConfigError(f"{label} rejected the answer {rejected!r} to {question!r}"
                           + (f": {_one_line(reason[-1])}" if reason else ""))
     reply = answer_for(question, table)
     child.sendline(reply)
@@ -245,7 +245,7 @@ def _row_values(row: str) -> tuple[float, ...]:
     except ValueError:
         raise EngineError(f"CTFFIND output row is not numbers: {row!r}") from None
     if len(values) not in (COLUMNS_41, COLUMNS_5):
-        raise EngineError(f"CTFFIND output row has {len(values)} columns, expected "
+        raise EngineConfigError(f"CTFFIND output row has {len(values)} columns, expected "
                           f"{COLUMNS_41} (CTFFIND 4.1) or {COLUMNS_5} (CTFFIND 5): {row!r}")
     return values
 

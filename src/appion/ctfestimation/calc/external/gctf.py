@@ -82,7 +82,7 @@ def parse_log(text: str) -> tuple[CtfFit, str]:
 
 def find_executable(name: str | None) -> str:
     """The Gctf executable: the configured name, else the first of {EXECUTABLES} found."""
-    return find_program([name] if name else EXECUTABLES, label="Gctf", option="--gctf-exe")
+    return find_program([name] if name else EXECUTABLES, label="Gctf", option="--ctf-exe")
 
 
 def run_gctf(params: CtfParameters, executable: str | None = None) -> EngineOutput:
