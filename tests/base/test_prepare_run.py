@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 import sinedon
+from sinedon.errors import SinedonError
+
 from appion.base.errors import AppionError, UsageError
-from appion.base.run import finish_run, prepare_run
+from appion.base.run import finish_run, job_guard, prepare_run
+from appion.base.store import provenance
 from tests.base.builders import classic_parser, make_image, make_session, parse
 
 PROGRAM = "makeDDAlignMotionCor2_UCSF.py"
@@ -75,7 +78,7 @@ def test_new_job_row_is_classic_and_found_again(session_id, tmp_path, monkeypatc
     run = _prepare(_args(tmp_path))
     job = sinedon.get("ApAppionJobData", {"id": run.extra["job_id"]})
     assert job["name"] == "ddstack1.appionsub.job" and job["status"] == "R"
-    assert job["jobtype"] == "makeddalignmotioncor2_ucsf" and job["session"] == session_id
+    assert job["jobtype"] == "makeddrawframestack" and job["session"] == session_id
     assert job["clusterjobid"] is None
     assert sinedon.get("ApPathData", {"id": job["path"]})["path"] == str(run.rundir)
     finish_run(run, "D")
@@ -93,7 +96,7 @@ def test_jobid_marks_the_web_row_running(session_id, tmp_path, monkeypatch):
     run = _prepare(_args(tmp_path, f"--jobid={web_job}"))
     assert run.extra["job_id"] == web_job
     row = sinedon.get("ApAppionJobData", {"id": web_job})
-    assert row["status"] == "R" and row["clusterjobid"] == "4242"
+    assert row["status"] == "R" and row["clusterjobid"] == 4242
     finish_run(run, "E")
     assert sinedon.get("ApAppionJobData", {"id": web_job})["status"] == "E"
     assert sinedon.count("ApAppionJobData") == 1
@@ -110,7 +113,8 @@ def test_provenance_rows_with_classic_usages_recorded_once(session_id, tmp_path)
     assert program is not None
     run_row = sinedon.get("ScriptProgramRun", {"id": first.extra["program_run_id"]})
     assert run_row["progname"] == program["id"] and run_row["job"] == first.extra["job_id"]
-    assert run_row["runname"] == "ddstack1" and run_row["session"] == session_id
+    assert run_row["runname"] == "ddstack1"
+    assert "python_ver" not in run_row and "session" not in run_row  # not production columns
     usages = {row["usage"] for row in sinedon.filter("ScriptParamValue",
                                                      {"progrun": run_row["id"]})}
     assert {"--bin=2.0", "--align", "--session=25jan01a", "--preset=enn", "--commit",
@@ -154,3 +158,93 @@ def test_unknown_status_is_a_programming_error(session_id, tmp_path):
     run = _prepare(_args(tmp_path))
     with pytest.raises(ValueError):
         finish_run(run, "X")
+
+
+def _job(run):
+    return sinedon.get("ApAppionJobData", {"id": run.extra["job_id"]})
+
+
+def test_jobtype_flag_names_the_row_and_its_lookup(session_id, tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    first = _prepare(_args(tmp_path, "--jobtype=mytype"))
+    assert _job(first)["jobtype"] == "mytype"
+    again = _prepare(_args(tmp_path, "--jobtype=mytype"))
+    assert again.extra["job_id"] == first.extra["job_id"]  # found by rundir + jobtype
+    default = _prepare(_args(tmp_path))
+    assert default.extra["job_id"] != first.extra["job_id"]
+    assert _job(default)["jobtype"] == "makeddrawframestack"
+
+
+@pytest.mark.parametrize("program, jobtype", [
+    ("/opt/bin/ctffind4.py", "ctfestimate"), ("gctf.py", "gctf"),
+    ("appion-pipeline", "appionpipeline"), ("otherScript.py", "otherscript")])
+def test_each_program_gets_the_classic_web_jobtype(session_id, tmp_path, program, jobtype):
+    run = prepare_run(parse(_args(tmp_path)), step_names=["x"], program=program)
+    assert _job(run)["jobtype"] == jobtype
+
+
+def test_a_non_numeric_batch_job_id_is_stored_as_null(session_id, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "30157838.batch")
+    assert _job(_prepare(_args(tmp_path)))["clusterjobid"] is None
+    monkeypatch.setenv("SLURM_JOB_ID", "30157838")
+    assert _job(_prepare(_args(tmp_path)))["clusterjobid"] == 30157838
+
+
+def test_the_project_comes_from_the_session_without_projectid(session_id, tmp_path):
+    sinedon.insert("projectexperiments", {"project": 1, "session": session_id})
+    args = [arg for arg in _args(tmp_path) if not arg.startswith("--projectid")]
+    run = _prepare(args)
+    assert run.projectid == 1 and run.options.projectid == 1
+    assert _job(run)["session"] == session_id  # written into project 1's database
+
+
+def test_a_session_in_no_project_needs_projectid(session_id, tmp_path):
+    args = [arg for arg in _args(tmp_path) if not arg.startswith("--projectid")]
+    with pytest.raises(UsageError, match="'25jan01a' belongs to no project .*give --projectid"):
+        _prepare(args)
+    assert sinedon.count("ApAppionJobData") == 0
+
+
+def test_a_failure_writing_provenance_sets_the_job_to_error(session_id, tmp_path,
+                                                            monkeypatch):
+    def fail(**_):
+        raise SinedonError("ScriptProgramRun has no column 'python_ver'")
+
+    monkeypatch.setattr(provenance, "record_program_run", fail)
+    with pytest.raises(SinedonError):
+        with job_guard() as job:
+            _prepare_with(job, _args(tmp_path))
+    assert job.id is not None
+    assert sinedon.get("ApAppionJobData", {"id": job.id})["status"] == "E"
+
+
+def _prepare_with(job, args):
+    return prepare_run(parse(args), step_names=["motioncor"], parser=classic_parser(),
+                       program=PROGRAM, job=job)
+
+
+@pytest.mark.parametrize("error", [AppionError("bad"), KeyboardInterrupt(), ValueError()])
+def test_the_guard_sets_error_on_anything_raised(session_id, tmp_path, error):
+    with pytest.raises(type(error)):
+        with job_guard() as job:
+            _prepare_with(job, _args(tmp_path))
+            raise error
+    assert sinedon.get("ApAppionJobData", {"id": job.id})["status"] == "E"
+
+
+def test_the_guard_sets_done_unless_the_run_ended_in_error(session_id, tmp_path):
+    with job_guard() as job:
+        _prepare_with(job, _args(tmp_path))
+    assert sinedon.get("ApAppionJobData", {"id": job.id})["status"] == "D"
+    with job_guard() as again:
+        _prepare_with(again, _args(tmp_path))
+        again.finish("E")  # e.g. run_pipeline's exit status 1
+    assert again.id == job.id
+    assert sinedon.get("ApAppionJobData", {"id": job.id})["status"] == "E"
+
+
+def test_the_guard_touches_no_row_before_the_job_exists(session_id, tmp_path):
+    with pytest.raises(AppionError):
+        with job_guard() as job:
+            _prepare_with(job, ["--projectid=1", "--session=nosuch", f"--rundir={tmp_path}/r"])
+    assert job.id is None and sinedon.count("ApAppionJobData") == 0

@@ -1,9 +1,12 @@
 """The controller in-process on a local cluster with the no-op step, on both backends."""
 
 import json
+from dataclasses import dataclass
+
+import pytest
 
 import sinedon
-
+from appion.base.errors import EngineConfigError
 from appion.base.loop import run_pipeline
 from appion.base.loop.controller import Events
 from appion.base.loop.noop_step import NoopStep
@@ -105,3 +108,37 @@ def test_no_continue_processes_done_images_again_without_duplicates(session, tmp
     assert run_pipeline([NoopStep("noop")], fresh, events=events) == 0
     assert sorted(submitted) == images  # --no-continue: everything again
     assert sorted(pair_rows("r1")) == images  # stored idempotently, once each
+
+
+def test_a_failure_that_cannot_heal_is_attempted_once_and_recorded(session, tmp_path):
+    images = session.add_images(3)
+    run = start(session, tmp_path, "--no-wait", "--retries", "3")
+    step = NoopStep("noop", fail_times=99, fail_retryable=False)
+    assert run_pipeline([step], run) == 0
+    assert all((run.rundir / "noop" / f"noop-{i}.attempts").read_bytes() == b"."
+               for i in images)
+    failures = [json.loads(line)
+                for line in (run.rundir / "failed.jsonl").read_text().splitlines()]
+    assert sorted(f["image_id"] for f in failures) == images
+    assert {f["attempts"] for f in failures} == {1}
+    assert failures[0]["error"].startswith("EngineConfigError: no-op engine told to fail")
+    assert job_status(run) == "D"  # the run itself went fine
+
+
+@dataclass
+class NeedsAProgram(NoopStep):
+    """A no-op step whose engine program is missing."""
+
+    def check_programs(self) -> None:
+        raise EngineConfigError("noop-engine not found on PATH; install it")
+
+
+def test_a_missing_program_stops_the_run_before_any_image(session, tmp_path):
+    session.add_images(2)
+    submitted = []
+    events = Events(on_submit=lambda stage, image, when: submitted.append(image))
+    run = start(session, tmp_path, "--no-wait")
+    with pytest.raises(EngineConfigError, match="noop-engine not found on PATH"):
+        run_pipeline([NeedsAProgram("noop")], run, events=events)
+    assert submitted == [] and pair_rows("r1") == []
+    assert job_status(run) == "E"

@@ -15,6 +15,17 @@ A step (motion correction, CTF estimation, …) is a module-level object with:
   idempotent; returns the ids of new images a following step consumes (the aligned
   micrographs for CTF), or ``[]``.
 
+Optionally, ``check_programs() -> None``: once per run, before any image is taken,
+on a worker (where the engines run; no database): raise an
+:class:`~appion.base.errors.EngineConfigError` when the chosen engine's program is
+missing or unusable, so that the run stops with one line instead of failing every
+image (see :mod:`appion.base.loop.preflight`).
+
+A task that raises is retried only when its error may heal
+(:func:`appion.base.errors.is_retryable`): a bad option, an unreadable input or a
+missing program is recorded as failed at once; a crashed engine, or a movie not
+there yet (:class:`~appion.base.errors.InputNotReady`), is tried again.
+
 Tasks and Results are frozen dataclasses holding plain data (paths, numbers,
 tuples), so they pickle cheaply to any Dask worker.  Every Task has ``image_id``
 (the source image); the controller gives each attempt its deterministic Dask key.

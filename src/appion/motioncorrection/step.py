@@ -19,7 +19,7 @@ from typing import Any
 import mrcfile
 import numpy as np
 
-from appion.base.errors import AppionError, EngineError, InputFileError, UsageError
+from appion.base.errors import AppionError, EngineError, InputFileError, InputNotReady, UsageError
 from appion.base.step import RunContext, cached_run_id, run_id_or_init
 from appion.motioncorrection.calc.external import motioncor as mc
 from appion.motioncorrection.calc.internal import params as P
@@ -43,6 +43,7 @@ class MotionCorTask:
     executable: str | None = None
     timeout_s: float = 1800.0
     error: str | None = None
+    frames_missing: bool = False  # the error is a movie not there (yet): it may arrive
 
     @property
     def is_eer(self) -> bool:
@@ -115,6 +116,11 @@ def add_step_options(parser: argparse.ArgumentParser, *, pipeline: bool = False)
     group.add_argument("--rendered_frame_size", dest="rendered_frame_size", type=int,
                        default=1)
     group.add_argument("--eer_sampling", dest="eer_sampling", type=int, default=1)
+    if pipeline:
+        group.add_argument("--ctf-on-dw", dest="ctf_on_dw", action="store_true", default=False,
+                           help="estimate the CTF of the dose-weighted sum (-a-DW); by "
+                                "default the next step gets the non-weighted -a sum, whose "
+                                "power spectrum keeps the high-resolution Thon rings")
 
 
 def motioncor_options(options: argparse.Namespace) -> P.MotionCorOptions:
@@ -138,7 +144,7 @@ class MotionCorrectionStep:
     def __init__(self, options: P.MotionCorOptions, *, engine: str = "motioncor2",
                  executable: str | None = None, timeout_s: float = 1800.0,
                  label: str = "a", framepath: str | None = None, trim: int = 0,
-                 preset: str | None = None):
+                 preset: str | None = None, hand_on_dw: bool = False):
         if engine not in ENGINES:
             raise UsageError(f"--engine {engine} is unknown; use one of {', '.join(ENGINES)}")
         try:
@@ -153,6 +159,7 @@ class MotionCorrectionStep:
         self.framepath = framepath
         self.trim = trim
         self.preset = preset
+        self.hand_on_dw = hand_on_dw  # the next step (CTF) works on -a-DW instead of -a
 
     # -- controller -------------------------------------------------------------
 
@@ -164,14 +171,10 @@ class MotionCorrectionStep:
     def init_run(self, run: RunContext) -> None:
         if not run.commit or getattr(run.options, "dry_run", False):
             return
-        import sinedon
         from appion.motioncorrection.store.results import save_run
-        preset = (sinedon.get("PresetData", {"session": run.session["id"], "name": self.preset})
-                  if self.preset else None)
         run.extra[RUN_ID_KEY] = save_run(
             runname=run.runname, rundir=str(run.rundir), session_id=run.session["id"],
-            preset_id=preset["id"] if preset else None, bin_factor=self.options.bin,
-            engine=self.engine)
+            preset_name=self.preset, bin_factor=self.options.bin, engine=self.engine)
 
     def done_image_ids(self, run: RunContext) -> set[int]:
         from appion.motioncorrection.store.results import done_sources
@@ -193,7 +196,8 @@ class MotionCorrectionStep:
             frame_path = self.framepath or meta.session.get("frame_path") or ""
             input_path = find_frames_file(frame_path, name)
             error = None
-            if input_path is None:
+            frames_missing = input_path is None
+            if frames_missing:
                 input_path = P.frames_candidates(frame_path, name)[0]
                 error = (f"frames file of {name} is missing: none of "
                          f"{frame_path}/{name}.frames.{{mrc,tif,eer}} exists; check the "
@@ -211,7 +215,7 @@ class MotionCorrectionStep:
             tasks.append(MotionCorTask(
                 image_id=image_id, engine=self.engine, params=params, image_name=name, rundir=str(run.rundir),
                 executable=self.executable, timeout_s=self.timeout_s,
-                error=error))
+                error=error, frames_missing=frames_missing))
         return tasks
 
     def dry_run_record(self, task: MotionCorTask) -> dict[str, Any]:
@@ -223,6 +227,11 @@ class MotionCorrectionStep:
         return record
 
     # -- worker -----------------------------------------------------------------
+
+    def check_programs(self) -> None:
+        """Once per run, on a worker: the MotionCor program is there and supported."""
+        if self.engine != "builtin":
+            mc.check_program(self.engine, self.executable)
 
     def run_task(self, task: MotionCorTask) -> MotionCorResult:
         return run_motioncor_task(task)
@@ -239,11 +248,12 @@ class MotionCorrectionStep:
         binning = int(meta.camera.get("binning_x") or 1)
         pixel = P.calc_pixel_size(meta.pixel_calibrations, meta.image["def_timestamp"],
                                   binning)
-        return store_aligned(
+        aligned = store_aligned(
             meta, ddstackrun_id=run_id, aligned_path=result.aligned_path,
             aligned_dw_path=result.aligned_dw_path, shifts_px=result.shifts_px,
             ft_bin=result.ft_bin, bin_factor=self.options.bin, label=self.label,
             trim=self.trim, apix=pixel * result.ft_bin if pixel else None)
+        return [aligned[-1] if self.hand_on_dw else aligned[0]]
 
 
 def _orient_in_place(path: str, rot_gain: int, flip_gain: int, is_eer: bool) -> None:
@@ -284,7 +294,7 @@ def run_motioncor_task(task: MotionCorTask) -> MotionCorResult:
     """Worker side: run the engine, orient the sums as Leginon's, write the logs."""
     from appion.base.files import write_text
     if task.error:
-        raise InputFileError(task.error)
+        raise (InputNotReady if task.frames_missing else InputFileError)(task.error)
     result = _run_engine(task)
     for path in (result.aligned_path, result.aligned_dw_path):
         if path:
@@ -303,7 +313,8 @@ def make_step(options: argparse.Namespace) -> MotionCorrectionStep:
         motioncor_options(options), engine=options.mc_engine,
         executable=options.mc_executable, timeout_s=options.mc_timeout,
         label=options.alignlabel, framepath=options.framepath, trim=options.trim,
-        preset=getattr(options, "preset", None))
+        preset=getattr(options, "preset", None),
+        hand_on_dw=bool(getattr(options, "ctf_on_dw", False)))
 
 
 __all__ = ["MotionCorTask", "MotionCorrectionStep", "add_step_options", "make_step",

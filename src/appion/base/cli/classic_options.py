@@ -38,7 +38,8 @@ def add_script_options(parser: argparse.ArgumentParser, *, procdir: str) -> None
                        help="name of this run (default: a timestamp)")
     group.add_argument("-d", "--description", dest="description", default="")
     group.add_argument("-p", "--projectid", dest="projectid", type=int,
-                       help="project id; selects the project's Appion database")
+                       help="project id; selects the project's Appion database (default: "
+                            "the project the session belongs to)")
     group.add_argument("-R", "--rundir", "--outdir", dest="rundir",
                        help="run directory (default: the session's image path with "
                             "'leginon' replaced by 'appion', then "
@@ -49,7 +50,9 @@ def add_script_options(parser: argparse.ArgumentParser, *, procdir: str) -> None
                        help="compute but store nothing in the database")
     group.add_argument("--expid", dest="expid", type=int, help="Leginon session id")
     group.add_argument("--nproc", dest="nproc", type=int, default=1)
-    group.add_argument("--jobtype", dest="jobtype", help="ignored (classic web bookkeeping)")
+    group.add_argument("--jobtype", dest="jobtype",
+                       help="jobtype of the job row this run inserts (default: the classic "
+                            "web's, e.g. makeddrawframestack, ctfestimate, gctf)")
     group.add_argument("--jobid", dest="jobid", type=int,
                        help="ApAppionJobData id the web created; its status is updated")
     for flag in LAUNCHER_FLAGS:
@@ -114,9 +117,6 @@ def check_classic_options(options: argparse.Namespace) -> None:
     if options.runname and options.rundir and Path(options.rundir).name != options.runname:
         raise UsageError(f"--runname {options.runname} differs from the last folder of "
                          f"--rundir {options.rundir}; make them match")
-    if options.projectid is None:
-        raise UsageError("--projectid is required: it selects the project's Appion "
-                         "database")
     start, end = getattr(options, "startimgid", None), getattr(options, "endimgid", None)
     if start is not None and end is not None and start > end:
         raise UsageError(f"--startimgid {start} is after --endimgid {end}")

@@ -61,7 +61,9 @@ def print_dry_run(step, run) -> int:
 
 
 def run_classic_program(program: ClassicProgram, argv: Sequence[str] | None) -> int:
-    from appion.base.run import prepare_run
+    """Parse, check, record the run and process it; the job row ends ``D`` or ``E``
+    (:func:`appion.base.run.job_guard`)."""
+    from appion.base.run import job_guard, prepare_run
     parser = build_parser(program)
     options = parser.parse_args(argv)
     configure_logging(options.verbose, quiet=options.dry_run)
@@ -71,11 +73,13 @@ def run_classic_program(program: ClassicProgram, argv: Sequence[str] | None) -> 
     if options.dry_run:
         options.commit = False
     step = _step_module(program).make_step(options)
-    run = prepare_run(options, step_names=[step.name], parser=parser, program=program.prog)
-    if options.dry_run:
-        return print_dry_run(step, run)
-    from appion.base.loop import run_pipeline
-    return run_pipeline([step], run)
+    with job_guard() as job:
+        run = prepare_run(options, step_names=[step.name], parser=parser,
+                          program=program.prog, job=job)
+        if options.dry_run:
+            return print_dry_run(step, run)
+        from appion.base.loop import run_pipeline
+        return run_pipeline([step], run)
 
 
 def make_main(program: ClassicProgram) -> Callable[[Sequence[str] | None], None]:

@@ -111,10 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from sinedon import schema
 
     from appion.base.cli.pipeline import make_steps, step_names
-    from appion.base.errors import AppionError
-    from appion.base.loop import run_pipeline
-    from appion.base.loop.controller import Events
-    from appion.base.run import prepare_run
+    from appion.base.run import job_guard, prepare_run
     from appion.simulation.session import start_session
 
     folder = Path(args.folder).expanduser().absolute()
@@ -131,9 +128,20 @@ def run_demo(args: argparse.Namespace) -> int:
                             extras=False, projectid=PROJECT)
     options = _pipeline_options(folder, args.workers)
     names = step_names(options.steps)
-    run = prepare_run(options, step_names=names, program="appion-demo")
-    steps = make_steps(names, options)
-    microscope = Microscope(session, args.exposures, args.interval)
+    with job_guard() as job:
+        run = prepare_run(options, step_names=names, program="appion-demo", job=job)
+        steps = make_steps(names, options)
+        status = _process(steps, run, Microscope(session, args.exposures, args.interval))
+    rows = summary_rows(session, run)
+    print_summary(rows, run, folder)
+    return status
+
+
+def _process(steps: list, run, microscope: Microscope) -> int:
+    """Run the controller while the simulated microscope collects the session."""
+    from appion.base.errors import AppionError
+    from appion.base.loop import run_pipeline
+    from appion.base.loop.controller import Events
     microscope.start()
     try:
         status = run_pipeline(steps, run, events=Events(session_ended=microscope.ended))
@@ -142,8 +150,6 @@ def run_demo(args: argparse.Namespace) -> int:
         microscope.join()
     if microscope.error is not None:
         raise AppionError(f"the simulated microscope failed: {microscope.error}")
-    rows = summary_rows(session, run)
-    print_summary(rows, run, folder)
     return status
 
 

@@ -11,6 +11,10 @@ name in :data:`STEPS` and imported only when used; a step module exposes
 ``make_step(options) -> Step`` and may expose ``add_step_options(parser, *,
 pipeline)`` (its flags; ``pipeline=True`` here, so that flags shared by several
 steps, such as the engine, get step-specific names).
+
+Its job rows (``ApAppionJobData``) have jobtype ``appionpipeline`` unless
+``--jobtype`` says otherwise: one run does what classic's web runs as two jobs
+(``makeddrawframestack`` and ``ctfestimate``), so it is counted as neither.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
                                              add_script_options)
@@ -35,6 +38,8 @@ STEPS = {
 }
 DEFAULT_STEPS = "motioncor,ctf"
 PROCDIR = "pipeline"
+#: The program name of its runs (``ScriptProgramName``; jobtype ``appionpipeline``).
+PROGRAM = "appion-pipeline"
 
 
 def step_names(text: str | None) -> list[str]:
@@ -148,28 +153,21 @@ def parse_pipeline_options(args: Sequence[str], *, prog: str = "appion-pipeline"
 
 def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser | None = None
                 ) -> int:
+    """Record the run (jobtype ``appionpipeline`` unless ``--jobtype``) and process it;
+    the job row ends ``D`` or ``E`` (:func:`appion.base.run.job_guard`)."""
     from appion.base.loop import run_pipeline, runtime_settings
-    from appion.base.run import prepare_run
+    from appion.base.run import job_guard, prepare_run
     names = step_names(options.steps)
     settings = runtime_settings(options)  # flag errors before anything is created
     if options.dry_run:
         options.commit = False
-    elif options.rundir:
-        _refuse_a_second_controller(Path(options.rundir))
-    run = prepare_run(options, step_names=names, parser=parser, program="appion-pipeline")
-    steps = make_steps(names, options)
-    if options.dry_run:
-        return print_pending(steps[0], run)
-    return run_pipeline(steps, run, settings=settings)
-
-
-def _refuse_a_second_controller(rundir: Path) -> None:
-    """Fail before any row is written when a controller already holds the run directory
-    (``run_pipeline`` takes the lock itself; this only makes the refusal early)."""
-    from appion.base.loop.state import already_running, lock_owner
-    owner = lock_owner(rundir.expanduser().absolute())
-    if owner:
-        raise already_running(owner, rundir)
+    with job_guard() as job:
+        run = prepare_run(options, step_names=names, parser=parser, program=PROGRAM,
+                          job=job)
+        steps = make_steps(names, options)
+        if options.dry_run:
+            return print_pending(steps[0], run)
+        return run_pipeline(steps, run, settings=settings)
 
 
 def print_pending(step, run) -> int:

@@ -8,9 +8,14 @@ flight.  Workers only run ``step.run_task``; ``step.prepare`` and ``step.store``
 run here, so workers never touch a database.  A stored step's new image ids (the
 aligned micrographs) go straight to the next step's queue.
 
-Failures are retried with a doubling delay up to ``--retries`` (except a bad input,
-:data:`NOT_RETRIED`), then recorded in ``failed.jsonl``.  A result whose store meets an unreachable database stays in
-memory and is stored when the database is back.  SIGTERM/SIGINT stop polling and
+Before any image is taken, the steps' engine programs are checked on a worker
+(:mod:`appion.base.loop.preflight`).  A task's failure comes back as a
+:class:`~appion.base.loop.worker.TaskFailure` saying whether it may heal: if so it
+is retried with a doubling delay up to ``--retries``, then recorded in
+``failed.jsonl``; if not (a bad option, an unreadable input, a missing program,
+see :func:`appion.base.errors.is_retryable`) it is recorded at once.  A result whose
+store meets an unreachable database stays in memory and is stored when the database
+is back.  SIGTERM/SIGINT stop polling and
 submitting, let the running tasks finish (bounded by ``--stop-timeout``), store
 what finished, and return 0; a second signal stops at once.
 """
@@ -32,21 +37,20 @@ from typing import Any
 import sinedon
 from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
 
-from appion.base.errors import AppionError, InputFileError, UsageError
-from appion.base.loop import state
+from appion.base.errors import AppionError, describe_error, is_retryable
+from appion.base.loop import preflight, state
 from appion.base.loop.display import Progress, StepCounts, make_display, snapshot
 from appion.base.loop.feed import ImageFeed
 from appion.base.loop.options import RuntimeSettings
 from appion.base.loop.pending import done_image_ids
 from appion.base.loop.policy import WorkQueue
+from appion.base.loop.worker import TaskFailure, run_attempt
 from appion.base.step import RunContext, Step
 
 log = logging.getLogger("appion.loop")
 
 #: Longest wait between attempts to reach an unreachable database (seconds).
 MAX_DATABASE_BACKOFF_S = 30.0
-#: Errors that another attempt cannot cure (a bad or too small input, a bad flag).
-NOT_RETRIED = (InputFileError, UsageError)
 #: Longest delay before a retry (seconds).
 MAX_RETRY_DELAY_S = 300.0
 STATUS_EVERY_S = 2.0
@@ -60,6 +64,21 @@ def task_key(step_name: str, runname: str, image_id: int, attempt: int) -> str:
 def retry_delay(first_delay_s: float, attempt: int) -> float:
     """Delay before attempt ``attempt + 1``: ``first_delay_s`` doubled each time."""
     return min(MAX_RETRY_DELAY_S, first_delay_s * 2 ** max(0, attempt - 1))
+
+
+RETRY, LEAVE, GIVE_UP = "retry", "leave", "give up"
+
+
+def after_failure(*, retryable: bool, attempt: int, retries: int, stopping: bool) -> str:
+    """What follows failed attempt number ``attempt`` at an image.
+
+    :data:`GIVE_UP` (record it in ``failed.jsonl``) at once when the error cannot heal,
+    or after ``retries`` retries; else :data:`RETRY` with backoff, or :data:`LEAVE` it
+    for a restart when the controller is stopping.
+    """
+    if not retryable or attempt > retries:
+        return GIVE_UP
+    return LEAVE if stopping else RETRY
 
 
 @dataclass
@@ -158,7 +177,11 @@ class Controller:
     # ----------------------------------------------------------------- start
 
     def start(self) -> None:
-        """Per-run rows of every step, what is done already, failures, chain handoffs."""
+        """Engine programs, per-run rows of every step, what is done already, failures,
+        chain handoffs."""
+        preflight.check_programs(self.client, [s.step for s in self.stages],
+                                 key=f"preflight-{self.run.runname}",
+                                 stop=self.stop_requested)
         if self.settings.retry_failed:
             state.clear_failures(self.rundir)
         failures = state.read_failures(self.rundir)
@@ -338,7 +361,7 @@ class Controller:
         attempt.key = task_key(stage.step.name, self.run.runname, attempt.image_id,
                                attempt.number)
         attempt.running_since = None
-        attempt.future = self.client.submit(stage.step.run_task, attempt.task,
+        attempt.future = self.client.submit(run_attempt, stage.step.run_task, attempt.task,
                                             key=attempt.key, pure=False,
                                             priority=attempt.stage)
         self.inflight[attempt.key] = attempt
@@ -381,10 +404,13 @@ class Controller:
                 self._attempt_failed(attempt, "cancelled by the Dask scheduler")
             else:
                 error = attempt.future.exception()
-                self._attempt_failed(attempt, _describe(error),
-                                     retry=not isinstance(error, NOT_RETRIED))
+                self._attempt_failed(attempt, describe_error(error),
+                                     retryable=is_retryable(error))
         for attempt, result in self._gather(finished):
-            self._store(attempt, result)
+            if isinstance(result, TaskFailure):
+                self._attempt_failed(attempt, result.error, retryable=result.retryable)
+            else:
+                self._store(attempt, result)
 
     def _gather(self, finished: list[Attempt]) -> list[tuple[Attempt, Any]]:
         if not finished:
@@ -398,18 +424,19 @@ class Controller:
                 try:
                     pairs.append((attempt, attempt.future.result()))
                 except Exception as error:
-                    self._attempt_failed(attempt, _describe(error))
+                    self._attempt_failed(attempt, describe_error(error))
         for attempt, _ in pairs:
             attempt.future = None  # release the result on the cluster
         return pairs
 
-    def _attempt_failed(self, attempt: Attempt, error: str, *, retry: bool = True) -> None:
+    def _attempt_failed(self, attempt: Attempt, error: str, *, retryable: bool = True
+                        ) -> None:
         stage = self.stages[attempt.stage]
         attempt.future = None
-        if not retry:
-            self._give_up(attempt.stage, attempt.image_id, error, attempt.number)
-            return
-        if attempt.number <= self.settings.retries and not self.stop_requested.is_set():
+        action = after_failure(retryable=retryable, attempt=attempt.number,
+                               retries=self.settings.retries,
+                               stopping=self.stop_requested.is_set())
+        if action == RETRY:
             delay = retry_delay(self.settings.retry_delay_s, attempt.number)
             log.warning("%s of image %d failed (attempt %d of %d): %s; retrying in %.0f s",
                         stage.step.name, attempt.image_id, attempt.number,
@@ -418,12 +445,11 @@ class Controller:
             heapq.heappush(self.retries, (time.monotonic() + delay, next(self._sequence),
                                           retry))
             stage.counts.retrying += 1
-            return
-        if self.stop_requested.is_set() and attempt.number <= self.settings.retries:
+        elif action == LEAVE:
             log.info("%s of image %d failed while stopping: %s; it will be tried again "
                      "after a restart", stage.step.name, attempt.image_id, error)
-            return
-        self._give_up(attempt.stage, attempt.image_id, error, attempt.number)
+        else:
+            self._give_up(attempt.stage, attempt.image_id, error, attempt.number)
 
     def _give_up(self, stage_index: int, image_id: int, error: str, attempts: int) -> None:
         stage = self.stages[stage_index]
@@ -586,14 +612,6 @@ class Controller:
 def _transient(error: SinedonError) -> bool:
     """A database error that goes away by itself: unreachable, locked, deadlocked."""
     return isinstance(error, (DatabaseUnreachable, DatabaseBusy))
-
-
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return "unknown error"
-    text = str(error).strip().splitlines()
-    name = type(error).__name__
-    return f"{name}: {text[0]}" if text else name
 
 
 def _task_states(dask_scheduler=None, keys=()) -> dict[str, str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sinedon
 
-from appion.base.errors import EngineError
+from appion.base.errors import EngineConfigError, EngineError
 from appion.base.step import RunContext
 from appion.base.files import write_text
 from appion.base.store import jobs
@@ -32,6 +32,7 @@ class NoopTask:
     sleep_s: float = 0.0
     fail_times: int = 0
     kill_worker_once: bool = False
+    fail_retryable: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class NoopStep:
     sleep_s: float = 0.0
     fail_times: int = 0
     kill_worker_once: bool = False
+    fail_retryable: bool = True  # False: fail as a bad configuration (never retried)
     _run_ids: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -98,8 +100,8 @@ class NoopStep:
 
     def prepare(self, run: RunContext, image_ids: list[int]) -> list[NoopTask]:
         output_dir = str(run.rundir / self.name)
-        return [NoopTask(image_id, output_dir,
-                         self.sleep_s, self.fail_times, self.kill_worker_once)
+        return [NoopTask(image_id, output_dir, self.sleep_s, self.fail_times,
+                         self.kill_worker_once, self.fail_retryable)
                 for image_id in image_ids]
 
     def run_task(self, task: NoopTask) -> NoopResult:
@@ -107,8 +109,9 @@ class NoopStep:
         if task.kill_worker_once and attempt == 1:
             os.kill(os.getpid(), signal.SIGKILL)
         if attempt <= task.fail_times:
-            raise EngineError(f"no-op engine told to fail image {task.image_id} "
-                              f"(attempt {attempt} of the first {task.fail_times})")
+            error = EngineError if task.fail_retryable else EngineConfigError
+            raise error(f"no-op engine told to fail image {task.image_id} "
+                        f"(attempt {attempt} of the first {task.fail_times})")
         if task.sleep_s:
             time.sleep(task.sleep_s)
         output = Path(task.output_dir) / f"{self.name}-{task.image_id}.txt"

@@ -23,16 +23,18 @@ def run_pipeline(steps: list[Step], run: RunContext, *,
     """Process the run's images through ``steps`` (a chain) until done or signalled.
 
     Returns the exit status: 0 when stopped normally (including SIGTERM/SIGINT),
-    1 when results could not be stored.  The run's job row is set to ``D`` (done)
-    or ``E`` (error) on the way out.
+    1 when results could not be stored.  The run's job row is set to ``D`` (done) on
+    the way out, or ``E`` (error) for exit status 1 or any exception
+    (:func:`appion.base.run.job_guard`).
     """
+    from appion.base.run import job_guard, run_job
     settings = settings or runtime_settings(run.options)
-    with RunLock(run.rundir):  # acquiring it creates the run directory
-        status = 1
-        try:
-            status = _run_locked(steps, run, settings, events)
-        finally:
-            _finish_job(run, "D" if status == 0 else "E")
+    job = run_job(run)
+    # the lock first: a second controller must not touch the first one's job row
+    with RunLock(run.rundir), job_guard(job):  # acquiring it creates the run directory
+        status = _run_locked(steps, run, settings, events)
+        if status != 0:
+            job.finish("E")
     return status
 
 
@@ -51,17 +53,6 @@ def _run_locked(steps: list[Step], run: RunContext, settings: RuntimeSettings,
         f"{s.step.name} {s.counts.done} done, {s.counts.failed} failed"
         for s in controller.stages))
     return status
-
-
-def _finish_job(run: RunContext, status: str) -> None:
-    """Set the job row; a database still unreachable at exit is logged, not raised."""
-    from sinedon.errors import SinedonError
-
-    from appion.base.run import finish_run
-    try:
-        finish_run(run, status)
-    except SinedonError as error:
-        log.error("could not set the job status to %s: %s", status, error)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Find the Leginon session a run works on, and the project it belongs to.
 
 Classic Appion takes the session from ``--session`` (its name), else ``--expid``
-(its ``DEF_id``), else from the images named in ``--mrclist``.
+(its ``DEF_id``), else from the images named in ``--mrclist``; the project from
+``--projectid``, else from the session (``projectexperiments``).
 """
 
 from __future__ import annotations
@@ -84,10 +85,22 @@ def project_of_session(session_id: int) -> int | None:
     return None if row is None else row["project"]
 
 
-def check_session_project(session: dict[str, Any], projectid: int) -> None:
-    """Refuse a run whose session is linked to another project (its rows would land in
-    the wrong Appion database).  An unlinked session is accepted, as classic does."""
+def session_project(session: dict[str, Any], projectid: int | None) -> int:
+    """The run's project: ``--projectid`` when given, else (classic
+    ``getProjectIdFromSessionName``) the project the session is linked to in
+    ``projectexperiments``.
+
+    A ``--projectid`` other than the session's project is refused (its rows would land
+    in the wrong Appion database); an unlinked session is accepted with ``--projectid``,
+    as classic does, and is an error without it.
+    """
     linked = project_of_session(session["id"])
+    if projectid is None:
+        if linked is None:
+            raise UsageError(f"session '{session['name']}' belongs to no project (no "
+                             "projectexperiments row); give --projectid")
+        return linked
     if linked is not None and linked != projectid:
         raise UsageError(f"session '{session['name']}' belongs to project {linked}, not "
                          f"--projectid {projectid}; check --projectid")
+    return projectid

@@ -141,7 +141,7 @@ def user_row() -> dict[str, Any]:
 
 
 def record_program_run(*, program: str, runname: str, rundir: str, job_id: int | None,
-                       session_id: int | None, params: list[ParamUsage]) -> int:
+                       params: list[ParamUsage]) -> int:
     """Write the ``Script*`` rows of a run (idempotently); return the ``ScriptProgramRun`` id."""
     with sinedon.atomic(sinedon.APPION):
         program_id = sinedon.set("ScriptProgramName", {"name": program})
@@ -151,8 +151,7 @@ def record_program_run(*, program: str, runname: str, rundir: str, job_id: int |
             "hostname": sinedon.set("ScriptHostName", host_row()),
             "rundir": path_id(rundir), "job": job_id,
             "appion_path": path_id(str(Path(appion.__file__).resolve().parent)),
-            "unixshell": os.environ.get("SHELL"), "revision": appion.__version__,
-            "python_ver": platform.python_version(), "session": session_id})
+            "unixshell": os.environ.get("SHELL"), "revision": appion.__version__})
         for param in params:
             name_id = sinedon.set("ScriptParamName", {"name": param.name,
                                                       "progname": program_id})

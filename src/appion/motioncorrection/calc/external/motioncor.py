@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from appion.base.errors import EngineError, InputFileError
+from appion.base.errors import EngineConfigError, EngineError, InputFileError, InputNotReady
 from appion.base.files import write_text
 from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
 
@@ -55,8 +55,9 @@ def parse_version(text: str) -> tuple[int, int, int]:
     """``(1, 6, 4)`` from the ``--version`` output (``MotionCor2 version 1.6.4``)."""
     match = _VERSION.search(text)
     if not match:
-        raise EngineError(f"cannot read a MotionCor version from {text.strip()[:80]!r}; "
-                          "check the executable is MotionCor2 or MotionCor3")
+        raise EngineConfigError(f"cannot read a MotionCor version from "
+                                f"{text.strip()[:80]!r}; check the executable is MotionCor2 "
+                                "or MotionCor3")
     return int(match[2]), int(match[3]), int(match[4] or 0)
 
 
@@ -69,22 +70,32 @@ def query_version(executable: str) -> tuple[int, int, int]:
     """Run ``<executable> --version`` once per process and parse the answer."""
     path = shutil.which(executable)
     if path is None:
-        raise EngineError(f"{executable} not found on PATH; install it or give its path "
-                          "with --motioncor-exe")
+        raise EngineConfigError(f"{executable} not found on PATH; install it or give its "
+                                "path with --motioncor-exe")
     try:
         answer = subprocess.run([path, "--version"], capture_output=True, text=True,
                                 timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except subprocess.TimeoutExpired as error:
         raise EngineError(f"{executable} --version failed: {error}") from None
+    except OSError as error:
+        raise EngineConfigError(f"{executable} --version failed: {error}") from None
     return parse_version(answer.stdout + answer.stderr)
+
+
+def check_program(engine: str, executable: str | None = None) -> tuple[int, int, int]:
+    """Before any movie: ``engine``'s program is on ``PATH`` and of a supported version
+    (an :class:`~appion.base.errors.EngineConfigError` otherwise); returns the version."""
+    version = query_version(executable or engine)
+    check_version(engine, version)
+    return version
 
 
 def check_version(engine: str, version: Sequence[int]) -> None:
     """Refuse versions older than the oldest one whose flags Appion knows."""
     minimum = MINIMUM_VERSION[engine]
     if tuple(version) < minimum:
-        raise EngineError(f"{engine} {version_string(version)} is not supported; "
-                          f"use {engine} {version_string(minimum)} or newer")
+        raise EngineConfigError(f"{engine} {version_string(version)} is not supported; "
+                                f"use {engine} {version_string(minimum)} or newer")
 
 
 def validate_flags(engine: str, version: Sequence[int], args: Sequence[str]) -> None:
@@ -93,11 +104,11 @@ def validate_flags(engine: str, version: Sequence[int], args: Sequence[str]) -> 
         if not token.startswith("-") or _is_number(token):
             continue
         if token not in KNOWN_FLAGS:
-            raise EngineError(f"{engine} has no flag {token}")
+            raise EngineConfigError(f"{engine} has no flag {token}")
         since = FLAG_SINCE[engine].get(token)
         if since and tuple(version) < since:
-            raise EngineError(f"{engine} {version_string(version)} has no {token} (added in "
-                              f"{version_string(since)}); upgrade {engine}")
+            raise EngineConfigError(f"{engine} {version_string(version)} has no {token} "
+                                    f"(added in {version_string(since)}); upgrade {engine}")
 
 
 def _is_number(token: str) -> bool:
@@ -253,8 +264,8 @@ def dw_path(output_path: str) -> str:
 def check_inputs(params: MotionCorParameters) -> None:
     """A missing frames file or reference fails this movie with one line naming it."""
     if not os.path.exists(params.input_path):
-        raise InputFileError(f"frames file {params.input_path} is missing; check the "
-                             "session's frame path (or --framepath)")
+        raise InputNotReady(f"frames file {params.input_path} is missing; check the "
+                            "session's frame path (or --framepath)")
     for label, path in (("gain reference", params.gain_path),
                         ("dark reference", params.dark_path),
                         ("defect map", params.defect_map_path),

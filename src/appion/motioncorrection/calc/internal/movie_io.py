@@ -18,7 +18,7 @@ import mrcfile
 import numpy as np
 import tifffile
 
-from appion.base.errors import InputFileError
+from appion.base.errors import InputFileError, InputNotReady
 from appion.motioncorrection.calc.internal import params as P
 
 MRC_MODES = (0, 1, 2, 6, 12)
@@ -254,7 +254,7 @@ def open_movie(path: str, input_format: str, *, eer_sampling: int = 1,
                fmintfile_path: str | None = None, rendered_frame_size: int = 1) -> Movie:
     """Open a movie for frame-by-frame reading; a missing or damaged file is one clear error."""
     if not os.path.isfile(path):
-        raise InputFileError(f"movie {path} does not exist; check the path")
+        raise InputNotReady(f"movie {path} does not exist; check the path")
     fmt = input_format.lower()
     if fmt == "mrc":
         return MrcMovie(path)

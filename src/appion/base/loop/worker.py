@@ -1,0 +1,37 @@
+"""What the controller runs on a worker: a step's task, its failure returned as plain data.
+
+A task that raises comes back to the controller not as a Dask error but as a
+:class:`TaskFailure` (a frozen dataclass of plain data, like every Result): the
+error's one line and whether another attempt may succeed, decided on the worker,
+where the exception is (:func:`appion.base.errors.is_retryable`).  The controller
+then retries it with backoff or records it as failed at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from appion.base.errors import describe_error, is_retryable
+
+log = logging.getLogger("appion.worker")
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that raised: ``error`` is ``"<ErrorType>: <line>"``."""
+
+    image_id: int
+    error: str
+    retryable: bool
+
+
+def run_attempt(run: Callable[[Any], Any], task: Any) -> Any:
+    """``run(task)`` (a step's ``run_task``), or a :class:`TaskFailure` when it raises."""
+    try:
+        return run(task)
+    except Exception as error:
+        log.debug("task of image %s failed", getattr(task, "image_id", "?"), exc_info=True)
+        return TaskFailure(int(task.image_id), describe_error(error), is_retryable(error))
