@@ -92,7 +92,8 @@ class TestDatabases:
         return sinedon.setup(projectid=self.projectid, config=self.config)
 
 
-def _write_cfg(path: Path, names: dict[str, str]) -> Path:
+def write_cfg(path: Path, names: dict[str, str]) -> Path:
+    """A classic ``sinedon.cfg`` naming the test server and ``names``' databases."""
     path.write_text(
         "[global]\n"
         f"host: {MYSQL_HOST}\nport: {MYSQL_PORT}\nuser: {MYSQL_USER}\n"
@@ -125,25 +126,31 @@ def _subprocess_env(home: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def mariadb_databases(mariadb_server, tmp_path_factory):
     """One throwaway set of MariaDB databases for the whole test session."""
-    import pymysql
     import sinedon
     prefix = f"appiontest_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     names = {sinedon.LEGINON: f"{prefix}_leginon", sinedon.PROJECT: f"{prefix}_project",
              sinedon.APPION: f"{prefix}_ap{PROJECT_ID}"}
     home = tmp_path_factory.mktemp("mariadb-home")
-    cfg = _write_cfg(home / "sinedon.cfg", names)
+    cfg = write_cfg(home / "sinedon.cfg", names)
     databases = TestDatabases("mariadb", sinedon.read_config_file(cfg), PROJECT_ID,
                               _subprocess_env(home, SINEDON_CFG_PATH=str(cfg)), home, names)
     _init_all(databases, names[sinedon.APPION])
     yield databases
+    drop_databases(mariadb_server, names.values())
+
+
+def drop_databases(server: dict, names) -> None:
+    """Close sinedon's connections and drop the test's MariaDB databases."""
+    import pymysql
+    import sinedon
     sinedon.close_all()
-    server = pymysql.connect(**mariadb_server)
+    connection = pymysql.connect(**server)
     try:
-        with server.cursor() as cursor:
-            for name in names.values():
+        with connection.cursor() as cursor:
+            for name in names:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
-        server.close()
+        connection.close()
 
 
 def _empty_tables(databases: TestDatabases) -> None:

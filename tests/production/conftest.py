@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import drop_databases, write_cfg
+
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data" / "production-schema"
 PROJECT_ID = 7
 
@@ -73,21 +75,9 @@ def show_create_tables(databases: ProductionDatabases) -> dict[str, str]:
     return found
 
 
-def write_cfg(path: Path, server: dict, names: dict[str, str]) -> Path:
-    path.write_text(
-        "[global]\n"
-        f"host: {server['host']}\nport: {server['port']}\nuser: {server['user']}\n"
-        f"passwd: {server['password']}\n\n"
-        f"[leginondata]\ndb: {names['leginondata']}\n\n"
-        f"[projectdata]\ndb: {names['projectdata']}\n\n"
-        f"[appiondata]\ndb: {names['appiondata']}\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def production(mariadb_server, tmp_path_factory):
     """Fresh MariaDB databases from the production DDL, the project registered as a site does."""
-    import pymysql
     prefix = f"appionprod_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     names = {"leginondata": f"{prefix}_leginondb", "projectdata": f"{prefix}_projectdb",
              "appiondata": f"{prefix}_ap{PROJECT_ID}"}
@@ -96,7 +86,7 @@ def production(mariadb_server, tmp_path_factory):
                             ("appiondata", "appiondb-semc.sql")):
         load_ddl(mariadb_server, names[alias], filename)
     home = tmp_path_factory.mktemp("production-home")
-    cfg = write_cfg(home / "sinedon.cfg", mariadb_server, names)
+    cfg = write_cfg(home / "sinedon.cfg", names)
     env = {key: value for key, value in os.environ.items()
            if key not in ("SINEDON_CFG_PATH", "APPION_HOME")}
     env.update(HOME=str(home), SINEDON_CFG_PATH=str(cfg))
@@ -109,12 +99,4 @@ def production(mariadb_server, tmp_path_factory):
                        "VALUES (%s, %s)", (PROJECT_ID, names["appiondata"]))
     project.close()
     yield databases
-    import sinedon
-    sinedon.close_all()
-    server = pymysql.connect(**mariadb_server)
-    try:
-        with server.cursor() as cursor:
-            for name in names.values():
-                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        server.close()
+    drop_databases(mariadb_server, names.values())
