@@ -25,6 +25,8 @@ SUBCOMMAND_MODULES = (
     "appion.base.cli.pipeline",
     "appion.base.cli.status",
     "appion.base.cli.demo",
+    "appion.curation.cli",
+    "appion.export.cli",
 )
 
 

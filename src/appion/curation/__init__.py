@@ -1,0 +1,1 @@
+"""Curation: keep the good exposures, as classic assessment rows (``ApAssessmentData``)."""

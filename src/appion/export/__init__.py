@@ -1,0 +1,1 @@
+"""Exports of a session's exposures to RELION and cryoSPARC, from the classic tables."""

@@ -1,0 +1,89 @@
+"""Write the RELION and cryoSPARC exports of a list of exposures into a folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from appion.export.calc import cryosparc as C
+from appion.export.calc import relion as R
+from appion.export.calc.exposure import Exposure
+from appion.export.store.files import (defect_file, frame_gain, write_dataset, write_npy,
+                                       write_star)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What an export wrote: the main files and counts."""
+
+    files: tuple[str, ...]
+    micrographs: int
+    with_ctf: int
+
+
+def _motion_star(exposure: Exposure, out_dir: str, absolute: bool, gains: bool) -> str:
+    gain = frame_gain(exposure.movie, out_dir) if gains else None
+    defects = defect_file(exposure.movie, exposure.name, out_dir) if gains else None
+    path = os.path.join(out_dir, R.motion_star_name(exposure))
+    write_star(path, R.motion_tables(exposure, out_dir, absolute, gain, defects))
+    return path
+
+
+def export_relion(exposures: Sequence[Exposure], out_dir: str, *, absolute: bool = False,
+                  gains: bool = True) -> Written:
+    """``corrected_micrographs.star``, ``micrographs_ctf.star`` and one motion STAR per
+    movie with a stored trajectory (``motion/<name>.star``) in ``out_dir``."""
+    out_dir = os.path.abspath(out_dir)
+    for exposure in exposures:
+        if exposure.positions:  # no trajectory stored: no made-up (zero) motion
+            _motion_star(exposure, out_dir, absolute, gains)
+    corrected = os.path.join(out_dir, "corrected_micrographs.star")
+    write_star(corrected, R.micrographs_tables(exposures, out_dir, absolute, with_ctf=False))
+    files = [corrected]
+    fitted = [exposure for exposure in exposures if exposure.ctf is not None]
+    if fitted:
+        ctf = os.path.join(out_dir, "micrographs_ctf.star")
+        write_star(ctf, R.micrographs_tables(fitted, out_dir, absolute, with_ctf=True))
+        files.append(ctf)
+    return Written(tuple(files), len(exposures), len(fitted))
+
+
+def _shown(path: str, out_dir: str, absolute: bool) -> str:
+    path = os.path.abspath(path)
+    return path if absolute else os.path.relpath(path, out_dir)
+
+
+def _cs_paths(exposure: Exposure, out_dir: str, absolute: bool) -> dict:
+    """The exposure's paths as the dataset gives them; writes its trajectory (``.npy``)."""
+    trajectory = ""
+    if exposure.positions:
+        target = os.path.join(out_dir, "motion", f"{exposure.name}_traj.npy")
+        write_npy(target, C.trajectory(R.relion_shifts(exposure)))
+        trajectory = _shown(target, out_dir, absolute)
+    return {"micrograph": _shown(exposure.aligned_dw_path or exposure.aligned_path, out_dir,
+                                 absolute),
+            "non_dw": _shown(exposure.aligned_path, out_dir, absolute),
+            "trajectory": trajectory, "shape": _shape(exposure.aligned_path)}
+
+
+def _shape(path: str) -> tuple[int, int]:
+    import mrcfile
+    try:
+        with mrcfile.mmap(path, permissive=True) as mrc:
+            return int(mrc.header.ny), int(mrc.header.nx)
+    except (OSError, ValueError):
+        return (0, 0)
+
+
+def export_cryosparc(exposures: Sequence[Exposure], out_dir: str, *,
+                     absolute: bool = False) -> Written:
+    """``exposures.cs`` (cryoSPARC fields, trajectories as ``.npy``) and the STAR route
+    (``micrographs_ctf.star``, what cryoSPARC's Import Micrographs reads)."""
+    out_dir = os.path.abspath(out_dir)
+    paths = [_cs_paths(exposure, out_dir, absolute) for exposure in exposures]
+    dataset = C.exposures_dataset(exposures, paths)
+    target = os.path.join(out_dir, "exposures.cs")
+    write_dataset(target, dataset)
+    star = export_relion(exposures, out_dir, absolute=absolute, gains=False)
+    return Written((target, *star.files), len(exposures), star.with_ctf)
