@@ -5,6 +5,9 @@ classic ``ctffind4.py`` / ``gctf.py`` rules (search centre, range, ``--bestdb``)
 ``run_task`` runs the engine (``builtin``, ``ctffind4`` or ``gctf``), judges the
 fit on the micrograph's own spectrum (classic ctfdisplay scores) and writes the
 graph files into ``<rundir>/opimages``.  ``store`` writes ``ApCtfData``.
+A micrograph with NaN/Inf pixels or one value everywhere, or a fit with a value
+that is not finite or a defocus outside the search range, fails its image with one
+line (:class:`InputFileError`, not retried): no row, no graphs.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from appion.base.calc.internal import validate
 from appion.base.errors import AppionError, InputFileError, UsageError
 from appion.base.files import atomic_path, write_mrc
 from appion.base.step import RunContext, cached_run_id, run_id_or_init
 from appion.ctfestimation.calc.internal import classic
-from appion.ctfestimation.calc.internal.estimator import (Estimate, SearchParameters,
+from appion.ctfestimation.calc.internal.estimator import (CtfFit, Estimate, SearchParameters,
                                                           estimate_from_spectrum, evaluate_fit)
 from appion.ctfestimation.calc.internal.scores import ctf_scores
 from appion.ctfestimation.calc.internal.spectrum import fitting_box, power_spectrum
@@ -174,10 +178,10 @@ def check_options(options: CtfOptions) -> None:
             raise UsageError(problem)
     if not 0.0 <= options.ampcontrast < 0.5:
         raise UsageError(f"--ampcontrast {options.ampcontrast} must be in [0, 0.5)")
-    if options.fieldsize < 64 or options.fieldsize % 2:
-        raise UsageError(f"--fieldsize {options.fieldsize} must be even and at least 64")
-    if options.numstep < 1:
-        raise UsageError(f"--numstep {options.numstep} must be at least 1")
+    if not 64 <= options.fieldsize <= 8192 or options.fieldsize % 2:
+        raise UsageError(f"--fieldsize {options.fieldsize} must be even, from 64 to 8192")
+    if not 1 <= options.numstep <= 1000:  # 2·numstep+1 defocus candidates per search
+        raise UsageError(f"--numstep {options.numstep} must be between 1 and 1000")
 
 
 def params_row(options: CtfOptions, cs_mm: float | None) -> dict[str, Any]:
@@ -358,7 +362,29 @@ def read_micrograph(path: str) -> np.ndarray:
         raise InputFileError(f"cannot read micrograph {path}: {error}") from None
     if data is None or data.ndim not in (2, 3):
         raise InputFileError(f"micrograph {path} is not an image; check the file")
-    return data[0] if data.ndim == 3 else data
+    image = data[0] if data.ndim == 3 else data
+    validate.check_image(image, f"micrograph {path}",
+                         "it has no CTF to estimate; check the motion correction that made it")
+    return image
+
+
+FIT_HINT = "no CTF is stored for it; check the micrograph"
+
+
+def check_fit(fit: CtfFit, search: SearchParameters, name: str) -> None:
+    """A fit with a NaN/Inf value or a defocus outside the search range is a failure.
+
+    Both defoci must lie in ``[defocus_min, defocus_max]`` (one defocus step of slack,
+    for an external engine's refinement); every other value must be finite.
+    """
+    for label, value in (("azimuth", fit.azimuth_deg), ("phase shift", fit.phase_shift_rad),
+                         ("cross-correlation", fit.cross_correlation),
+                         ("fit resolution", fit.fit_resolution_a)):
+        validate.check_number(value, f"the CTF fit of {name}: {label}", FIT_HINT)
+    for label, value in (("defocus 1", fit.defocus_1_a), ("defocus 2", fit.defocus_2_a)):
+        validate.check_in_range(value, search.defocus_min_a, search.defocus_max_a,
+                                f"the CTF fit of {name}: {label} (Å)", FIT_HINT,
+                                tolerance=search.defocus_step_a)
 
 
 def _link_input(task: CtfTask) -> CtfParameters:
@@ -411,6 +437,7 @@ def run_ctf_task(task: CtfTask) -> CtfResult:
     amplitude = np.sqrt(power_spectrum(image, search.box))
     output, estimate = _run_engine(task, amplitude)
     fit = estimate.fit
+    check_fit(fit, search, task.params.name)
     scores = ctf_scores(estimate.profile, search.resmin_a)
 
     opimages = task.params.opimages

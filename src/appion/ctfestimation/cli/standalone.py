@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     from appion.base.errors import InputFileError, UsageError
     from appion.ctfestimation.calc.internal.estimator import SearchParameters, estimate_ctf
     from appion.ctfestimation.calc.internal.spectrum import fitting_box
-    from appion.ctfestimation.step import read_micrograph
+    from appion.ctfestimation.step import check_fit, read_micrograph
 
     if not Path(args.micrograph).is_file():
         raise InputFileError(f"micrograph {args.micrograph} not found; check the path")
@@ -71,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         search = replace(search, box=box)
     estimate = estimate_ctf(image, search)
     fit = estimate.fit
+    check_fit(fit, search, args.micrograph)
     if args.diagnostic:
         _write_diagnostic(estimate, Path(args.diagnostic))
     values = {"defocus_1_A": round(fit.defocus_1_a, 2), "defocus_2_A": round(fit.defocus_2_a, 2),

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from appion.base.errors import EngineConfigError, EngineError, InputFileError, InputNotReady
+from appion.base.calc.internal import validate
+from appion.base.errors import (AppionError, EngineConfigError, EngineError, InputFileError,
+                                InputNotReady)
 from appion.base.files import write_text
 from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
 
@@ -307,12 +309,48 @@ def _result(image_id: int, call: EngineCall, version: Sequence[int],
     if not shifts:
         raise EngineError(f"no frame shifts in the {call.engine} log {log_path or ''}".strip())
     weighted = dw_path(params.output_path)
+    check_written_sums(call.engine, params.input_path, params.output_path, weighted)
     return MotionCorResult(
         image_id=image_id, engine=call.engine, engine_version=version_string(version),
         aligned_path=params.output_path,
         aligned_dw_path=weighted if os.path.exists(weighted) else None,
         shifts_px=shifts, log_text=log_text, log_path=log_path, ft_bin=params.ft_bin,
         elapsed_s=elapsed)
+
+
+def check_written_sums(engine: str, input_path: str, *paths: str) -> None:
+    """Refuse (and remove) sums an engine wrote with NaN/Inf pixels or one value everywhere.
+
+    Such a sum comes from garbage in the movie or its references; it must never be
+    linked into the session's image path.
+    """
+    present = [path for path in paths if os.path.exists(path)]
+    try:
+        for path in present:
+            _check_sum_file(engine, input_path, path)
+    except InputFileError:
+        for path in present:
+            _remove(path)
+        raise
+
+
+def _check_sum_file(engine: str, input_path: str, path: str) -> None:
+    import mrcfile
+    import numpy as np
+    try:
+        with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+            data = np.asarray(mrc.data)
+            validate.check_image(data, f"the {engine} sum {os.path.basename(path)} of "
+                                 f"{input_path}", "check the movie and its gain reference")
+    except (OSError, ValueError) as error:
+        raise EngineError(f"{engine} wrote an unreadable {path} ({error})") from None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def run_motioncor(params: MotionCorParameters, *, image_id: int, call: EngineCall,
@@ -338,7 +376,7 @@ def serial_args(batch: Sequence[MotionCorParameters], input_dir: str, output_dir
 
 def run_motioncor_serial(batch: Sequence[tuple[int, MotionCorParameters]], *,
                          call: EngineCall, log_paths: Sequence[str | None]
-                         ) -> list[MotionCorResult | EngineError]:
+                         ) -> list[MotionCorResult | AppionError]:
     """Run a batch with ``-Serial 1`` and split the log per movie.
 
     The movies are linked into a scratch folder as ``<output stem><suffix>`` so that
@@ -359,7 +397,7 @@ def run_motioncor_serial(batch: Sequence[tuple[int, MotionCorParameters]], *,
         text, version = _run(call, args, None, call.timeout_s * len(batch))
     elapsed = (time.monotonic() - started) / len(batch)
     pieces = split_serial_log(text, [params.output_path for params in params_list])
-    outcomes: list[MotionCorResult | EngineError] = []
+    outcomes: list[MotionCorResult | AppionError] = []
     for (image_id, params), log_path in zip(batch, log_paths):
         piece = pieces[params.output_path]
         if log_path:
@@ -367,6 +405,6 @@ def run_motioncor_serial(batch: Sequence[tuple[int, MotionCorParameters]], *,
         try:
             outcomes.append(_result(image_id, call, version, params, piece, log_path,
                                     elapsed))
-        except EngineError as error:
+        except (EngineError, InputFileError) as error:
             outcomes.append(error)
     return outcomes

@@ -19,6 +19,12 @@ so their rendered frames (small counts, uint8) are kept from the first pass.
 
 Outputs are float32 MRC files with the pixel size in the header, written under
 a temporary name and renamed.
+
+Numbers are checked where they enter and where results leave
+(:mod:`appion.base.calc.internal.validate`): the gain must be finite and positive
+on average, dark and defect map finite; float frames are sampled as they are
+decoded and the frame sum is checked in full (NaN/Inf, or one value everywhere);
+an aligned sum that is not finite or constant is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import numpy as np
 import scipy.fft
 
 import appion
+from appion.base.calc.internal import validate
 from appion.base.errors import EngineError, InputFileError
 from appion.base.files import write_mrc
 from appion.motioncorrection.calc.external.motioncor import dw_path
@@ -93,6 +100,7 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
         factor = alignment.align_bin(shape, pixel_size, params.bfactor[0], params.ft_bin)
         kept: list[np.ndarray] | None = [] if _keeps_frames(movie) else None
         frame_sum, binned = _first_pass(movie, indices, references, factor, threads, kept)
+        check_frame_sum(frame_sum, movie.path, len(indices))
         correction = _correction(params, references, frame_sum, len(indices), log)
         del frame_sum
         small = (shape[0] // factor, shape[1] // factor)
@@ -104,6 +112,7 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
             range(len(indices) - 1, -1, -1), movie.frames(indices[::-1], threads))
         plain, weighted = _sum(frames, shape, correction, aligned,
                                _dose_weighting(params, movie, indices, pixel_size), threads)
+    check_aligned_sums(plain, weighted, params.input_path)
     out_shape = _binned_shape(shape, params.ft_bin)
     out_pixel = pixel_size * shape[1] / out_shape[1]
     _write_mrc(params.output_path, _bin(plain, out_shape, threads), out_pixel)
@@ -125,6 +134,24 @@ def dose_weighted_path(output_path: str) -> str:
     """MotionCor2's name for the dose-weighted sum (``.mrc`` added to an output without one)."""
     weighted = dw_path(output_path)
     return weighted if os.path.splitext(output_path)[1] else f"{weighted}.mrc"
+
+
+def check_frame_sum(frame_sum: np.ndarray, path: str, count: int) -> None:
+    """The raw sum of a movie's frames: no NaN/Inf pixel, and not one value everywhere.
+
+    Frames are sampled as they are decoded (:meth:`Movie.read`); this full check of
+    the sum catches a single bad pixel in any frame, since NaN and Inf survive summing.
+    """
+    validate.check_image(frame_sum, f"movie {path}: the sum of its {count} frames",
+                         "re-copy it from the camera")
+
+
+def check_aligned_sums(plain: np.ndarray, weighted: np.ndarray | None, path: str) -> None:
+    """A NaN, infinite or constant aligned sum is a failure, never written."""
+    hint = "nothing was written; check the movie and its gain reference"
+    validate.check_image(plain, f"the aligned sum of {path}", hint)
+    if weighted is not None:
+        validate.check_image(weighted, f"the dose-weighted sum of {path}", hint)
 
 
 def _check_params(params: MotionCorParameters) -> None:
@@ -153,13 +180,17 @@ def _references(params: MotionCorParameters, shape: tuple[int, int], log: _LogWr
     gain = dark = None
     orient = {"rot_gain": params.rot_gain, "flip_gain": params.flip_gain}
     if params.gain_path:
-        gain = gain_mod.orient_reference(read_image(params.gain_path, "gain reference"), shape,
-                                         what="gain reference", path=params.gain_path, **orient)
+        image = gain_mod.check_gain(read_image(params.gain_path, "gain reference"),
+                                    params.gain_path)
+        gain = gain_mod.orient_reference(image, shape, what="gain reference",
+                                         path=params.gain_path, **orient)
         log.line(f"Load gain refereince from\n   {params.gain_path}\nGain reference has been "
                  "loaded.\n")
     if params.dark_path:
-        dark = gain_mod.orient_reference(read_image(params.dark_path, "dark reference"), shape,
-                                         what="dark reference", path=params.dark_path, **orient)
+        image = gain_mod.check_dark(read_image(params.dark_path, "dark reference"),
+                                    params.dark_path)
+        dark = gain_mod.orient_reference(image, shape, what="dark reference",
+                                         path=params.dark_path, **orient)
         log.line(f"Load dark reference from\n   {params.dark_path}\nDark reference has been "
                  "loaded.\n")
     return gain_mod.FrameCorrection(gain=gain, dark=dark)
@@ -230,7 +261,8 @@ def _correction(params: MotionCorParameters, references: gain_mod.FrameCorrectio
     hot = gain_mod.hot_pixels(corrected_sum)
     mask = hot.mask
     if params.defect_map_path:
-        defect_map = read_image(params.defect_map_path, "defect map")
+        defect_map = gain_mod.check_defect_map(read_image(params.defect_map_path, "defect map"),
+                                               params.defect_map_path)
         mask |= gain_mod.defect_mask_from_map(defect_map, frame_sum.shape,
                                               params.defect_map_path)
     log.hot_pixels(hot.mean, hot.std, int(mask.sum()))

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from appion.base.calc.internal import validate
 from appion.base.errors import InputFileError
 from appion.motioncorrection.calc.internal.orientation import gain_to_frame_orientation
 
@@ -65,6 +66,27 @@ def orient_reference(image: np.ndarray, frame_shape: tuple[int, int], *, rot_gai
                 f"{_dims(frame_shape)} (after RotGain {rot_gain}, FlipGain {flip_gain} it is "
                 f"{_dims(oriented.shape)}); check --rot-gain/--flip-gain or the reference")
     return np.ascontiguousarray(oriented, dtype=np.float32)
+
+
+REFERENCE_HINT = "it cannot correct frames; check the file or make the reference again"
+
+
+def check_gain(image: np.ndarray, path: str) -> np.ndarray:
+    """A gain reference read from ``path``, refused when not finite or not positive on average."""
+    validate.check_positive_mean(image, f"gain reference {path}", REFERENCE_HINT)
+    return image
+
+
+def check_dark(image: np.ndarray, path: str) -> np.ndarray:
+    """A dark reference read from ``path``, refused when it holds NaN or Inf."""
+    validate.check_finite(image, f"dark reference {path}", REFERENCE_HINT)
+    return image
+
+
+def check_defect_map(image: np.ndarray, path: str) -> np.ndarray:
+    """A defect map read from ``path``, refused when it holds NaN or Inf."""
+    validate.check_finite(image, f"defect map {path}", REFERENCE_HINT)
+    return image
 
 
 def defect_mask_from_map(defect_map: np.ndarray, frame_shape: tuple[int, int], path: str

@@ -5,11 +5,15 @@ counts stay small in memory); gain, dark and defects are applied later.  EER
 movies are rendered here: raw frames are summed into the rendered frames an
 FmIntFile (or a fixed group size) asks for, at EER sampling 1 (4K) or 2 (8K).
 Frames decode in parallel threads (the TIFF codecs release the GIL).
+A TIFF or EER file cut short (a strip past its end, a page chain that runs off it,
+fewer EER frames than its metadata declares) is refused when opened; float MRC
+frames are sampled for NaN/Inf as they are read.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ import mrcfile
 import numpy as np
 import tifffile
 
+from appion.base.calc.internal import validate
 from appion.base.errors import InputFileError, InputNotReady
 from appion.motioncorrection.calc.internal import params as P
 
@@ -130,6 +135,13 @@ class Movie:
         return InputFileError(f"movie {self.path} is truncated or corrupt at frame {index + 1} "
                               f"({type(error).__name__}: {error}); re-copy it from the camera")
 
+    def _check_sample(self, frame: np.ndarray, index: int) -> np.ndarray:
+        """A float frame whose sampled rows hold no NaN/Inf (the sum is checked in full)."""
+        if not validate.sample_is_finite(frame) and validate.count_non_finite(frame):
+            raise validate.non_finite_error(f"movie {self.path} frame {index + 1}", frame,
+                                            "re-copy it from the camera")
+        return frame
+
 
 class MrcMovie(Movie):
     """An MRC stack (modes 0, 1, 2, 6, 12), memory-mapped."""
@@ -155,9 +167,11 @@ class MrcMovie(Movie):
         self.nframes, rows, cols = data.shape
         self.shape = (rows, cols)
         self.dtype = data.dtype
+        self._floating = np.issubdtype(self.dtype, np.inexact)
 
     def read(self, index: int) -> np.ndarray:
-        return np.array(self._data[index])
+        frame = np.array(self._data[index])
+        return self._check_sample(frame, index) if self._floating else frame
 
     def close(self) -> None:
         self._mrc.close()
@@ -181,6 +195,7 @@ class TiffMovie(Movie):
         except (tifffile.TiffFileError, ValueError, OSError, EOFError) as error:
             raise InputFileError(f"movie {path} is not a readable TIFF ({error}); "
                                  "re-copy it from the camera") from None
+        check_complete(self._tif, self._pages, path)
         self._tif.filehandle.set_lock(True)  # pages decode in parallel threads
         first = self._pages[0]
         if first.ndim != 2 and not (first.ndim == 3 and first.shape[0] == 1):
@@ -221,6 +236,8 @@ class EerMovie(Movie):
                                  "re-copy it from the camera") from None
         if not self._tif.is_eer:
             raise InputFileError(f"movie {path} is a TIFF but not EER; use the TIFF input")
+        check_complete(self._tif, self._pages, path)
+        check_eer_frame_count(self._tif, len(self._pages), path)
         self._tif.filehandle.set_lock(True)
         self.shape = tuple(self._pages[0].shape[-2:])
         self.raw_frames = len(self._pages)
@@ -248,6 +265,52 @@ class EerMovie(Movie):
 
     def close(self) -> None:
         self._tif.close()
+
+
+def check_complete(tif: tifffile.TiffFile, pages: Sequence, path: str) -> None:
+    """Refuse a TIFF/EER file cut short: a strip past its end, or a page chain that breaks.
+
+    tifffile stops quietly (with a logged error) at a page whose offset lies beyond
+    the end of the file, so a movie cut in the middle of a frame reads as a shorter,
+    valid movie.  The last page's link to the next one must be 0 (the end) and every
+    strip must lie inside the file.  Headers only: no pixel is decoded.
+    """
+    size = tif.filehandle.size
+    for number, page in enumerate(pages, start=1):
+        ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts)]
+        if not ends or max(ends) > size:
+            raise InputFileError(f"movie {path} is truncated: frame {number}'s data ends past "
+                                 f"the end of the file ({size} bytes); re-copy it from the "
+                                 "camera")
+    link = _next_page_link(tif)
+    if link != 0:
+        raise InputFileError(f"movie {path} is truncated after frame {len(pages)}: its pages "
+                             f"go on past the end of the file ({size} bytes); re-copy it "
+                             "from the camera")
+
+
+def _next_page_link(tif: tifffile.TiffFile) -> int | None:
+    """The offset stored after the last page (0 at a proper end; None when unreadable)."""
+    position = tif.pages.next_page_offset
+    if position is None:
+        return None
+    handle = tif.filehandle
+    handle.seek(position)
+    raw = handle.read(tif.tiff.offsetsize)
+    if len(raw) < tif.tiff.offsetsize:
+        return None
+    return int(struct.unpack(tif.tiff.offsetformat, raw)[0])
+
+
+def check_eer_frame_count(tif: tifffile.TiffFile, pages: int, path: str) -> None:
+    """Refuse an EER file with fewer raw frames than its metadata's ``numberOfFrames``."""
+    try:
+        declared = int((tif.eer_metadata or {}).get("numberOfFrames") or 0)
+    except (ValueError, TypeError, AttributeError, SyntaxError):
+        return  # no usable count in the metadata: nothing to compare with
+    if declared > pages:
+        raise InputFileError(f"movie {path} is truncated: {pages} of the {declared} frames "
+                             "its header declares; re-copy it from the camera")
 
 
 def open_movie(path: str, input_format: str, *, eer_sampling: int = 1,
