@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +40,19 @@ APPION = "appiondata"
 ALIASES = (LEGINON, PROJECT, APPION)
 
 DEFAULT_NAMES = {LEGINON: "leginondb", PROJECT: "projectdb", APPION: "ap1"}
+#: What a database name read from a row or a file may be before it is used in SQL
+#: (``CREATE DATABASE `name```): a plain MySQL identifier.
+DATABASE_NAME = re.compile(r"[A-Za-z0-9_$]{1,64}")
+
+
+def check_database_name(name: object, where: str) -> str:
+    """``name`` when it is a plain database name (``[A-Za-z0-9_$]``, at most 64
+    characters); else a :class:`ConfigError` naming ``where`` it came from."""
+    text = "" if name is None else str(name)
+    if not DATABASE_NAME.fullmatch(text):
+        raise ConfigError(f"database name {text!r} from {where} is not a plain name "
+                          "(letters, digits, _ or $, at most 64); fix it there")
+    return text
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,9 @@ def read_config_file(path: Path | str) -> SinedonConfig:
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}; check the file exists "
                           "and is readable") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not a text file ({error.reason} at byte {error.start})"
+                          "; it must be a classic INI sinedon.cfg") from None
     except configparser.Error as error:
         first_line = str(error).splitlines()[0]
         raise ConfigError(f"{path} is not a valid sinedon.cfg ({first_line}); it needs "

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sinedon import connection, tables
 from sinedon.api import translated_errors
-from sinedon.config import DatabaseLocation
+from sinedon.config import DatabaseLocation, check_database_name
 
 
 def models_of(alias: str) -> list:
@@ -53,6 +53,7 @@ def ensure_database_exists(location: DatabaseLocation) -> bool:
     """Create a MySQL/MariaDB database if it is missing; return whether it was created."""
     if location.engine != "mysql":
         return False
+    check_database_name(location.name, "sinedon.cfg or the processingdb table")
     server = _server_connection(location)
     try:
         with server.cursor() as cursor:

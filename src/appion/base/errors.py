@@ -43,6 +43,12 @@ class InputNotReady(InputFileError):
     retryable = True
 
 
+class OutputError(AppionError):
+    """An output cannot be written: the disk is full, the file system read-only, the
+    folder not writable, or the destination is not a regular file of ours.  Retrying
+    the same task does not help until someone frees space or fixes the folder."""
+
+
 class EngineError(AppionError):
     """An external program failed, crashed or timed out (another attempt may succeed)."""
 

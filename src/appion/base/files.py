@@ -5,28 +5,126 @@ sibling of the destination and renamed over it only when complete, so a reader
 (the web viewer, a later step, a file watcher) never sees a partial file, and a
 failure leaves no stray temporary behind.  The file gets the process's usual
 permissions (umask), as any other output.
+
+An output only ever replaces a regular file (or a symbolic link by a symbolic
+link): a folder, a device, a FIFO or a socket at the destination, or a link where
+a file is written, is refused with an :class:`~appion.base.errors.OutputError`.
+A full disk, a read-only file system or a folder without write permission is an
+``OutputError`` too (one line naming the folder), never a bad input.
+
+Names that come from a database (Leginon's image file names) become paths only
+through :func:`plain_file_name`: a bare file name, never a path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from appion.base.errors import InputFileError, OutputError, UsageError
+
+#: ``errno`` values of a write that fails because of where it writes, not what it reads.
+OUTPUT_ERRNOS = {errno.ENOSPC: "no space left on the device of {folder}; free space there",
+                 errno.EDQUOT: "disk quota exceeded in {folder}; free space there",
+                 errno.EROFS: "{folder} is on a read-only file system; give a writable "
+                              "folder",
+                 errno.EACCES: "no permission to write in {folder}; check its permissions",
+                 errno.EPERM: "no permission to write in {folder}; check its permissions"}
+
+
+def plain_file_name(name: object, what: str) -> str:
+    """``name`` when it is a bare file name (no ``/``, not ``.``/``..``, no NUL or other
+    control character); else an :class:`InputFileError` naming ``what``."""
+    text = "" if name is None else str(name)
+    if (not text or text in (".", "..") or "/" in text
+            or any(ord(char) < 32 or ord(char) == 127 for char in text)):
+        raise InputFileError(f"{what} {text!r} is not a plain file name (it is empty, holds "
+                             "'/' or a control character, or is '..'); refusing to use it "
+                             "as a path")
+    return text
+
+
+def output_error(error: OSError, path: str | Path) -> OutputError | None:
+    """The :class:`OutputError` that an ``OSError`` met while writing ``path`` means, or
+    ``None`` when it is not about the output's folder (full, read-only, not writable)."""
+    template = OUTPUT_ERRNOS.get(error.errno or 0)
+    if template is None:
+        return None
+    folder = Path(path).parent if not Path(path).is_dir() else Path(path)
+    return OutputError(f"cannot write {path}: " + template.format(folder=folder))
+
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_replaceable(path: str | Path, *, by_link: bool = False) -> None:
+    """Refuse (:class:`OutputError`) to replace anything but a regular file, or a
+    symbolic link when ``by_link`` (a link replaced by a link)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise output_error(error, path) or OutputError(
+            f"cannot write {path}: {error.strerror}") from None
+    if stat.S_ISREG(mode) or (by_link and stat.S_ISLNK(mode)):
+        return
+    raise OutputError(f"{path} exists and is {_kind(mode)}; an output only replaces a "
+                      "regular file, so move it away or choose another name")
+
+
+def check_output_file(path: str | Path, flag: str, inputs: Iterable[str | None] = ()) -> None:
+    """A command line's output ``path`` (given by ``flag``): refused in one line when it
+    is not a regular file or is one of ``inputs`` (the same file, however named)."""
+    if os.path.isdir(path) or (os.path.lexists(path) and not os.path.isfile(path)):
+        mode = os.lstat(path).st_mode
+        raise UsageError(f"{flag} {path} is {_kind(mode)}, not a regular file; give a "
+                         "file name")
+    for source in inputs:
+        if source and os.path.exists(path) and os.path.exists(source) \
+                and os.path.samefile(path, source):
+            raise UsageError(f"{flag} {path} is the input {source}; give another file name "
+                             "so that the input is kept")
+
+
+def _make_folder(folder: Path, path: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_error(error, path) or OutputError(
+            f"cannot create the folder {folder}: {error.strerror}") from None
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary sibling of ``path`` that becomes ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent, path)
+    check_replaceable(path, by_link=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     try:
-        yield temporary
-        os.replace(temporary, path)
+        try:
+            yield temporary
+            check_replaceable(path, by_link=os.path.islink(temporary))
+            os.replace(temporary, path)
+        except OSError as error:
+            translated = output_error(error, path)
+            if translated is None:
+                raise
+            raise translated from None
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)

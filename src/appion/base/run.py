@@ -32,7 +32,8 @@ from sinedon.errors import SinedonError
 from appion.base.cli.classic_options import (check_classic_options, finish_classic_options,
                                              ignored_classic_flags, program_name)
 from appion.base.errors import AppionError
-from appion.base.retrieve.session import find_session, session_project
+from appion.base.retrieve.session import check_preset, find_session, session_project
+from appion.base.signals import deferred
 from appion.base.step import RunContext
 from appion.base.store import jobs, provenance
 
@@ -59,7 +60,8 @@ class RunJob:
             return
         self.final_status = status
         try:
-            jobs.set_job_status(self.id, status)
+            with deferred():
+                jobs.set_job_status(self.id, status)
         except SinedonError as error:
             log.error("could not set the status of job %s to %s: %s", self.id, status, error)
             return
@@ -129,7 +131,8 @@ def _record_start(options: argparse.Namespace, session: dict, program: str,
                   parser: argparse.ArgumentParser | None, job: RunJob) -> dict:
     """Job row and ``Script*`` provenance; returns their ids.  ``job.id`` is set before
     the provenance is written, so that a guard marks the job ``E`` if that fails."""
-    job.id = _start_job(options, session, program)
+    with deferred():  # a stop signal waits until the guard knows the row
+        job.id = _start_job(options, session, program)
     program_run_id = provenance.record_program_run(
         program=function_name(program), runname=options.runname, rundir=options.rundir,
         job_id=job.id, params=provenance.param_usages(options, parser))
@@ -148,6 +151,14 @@ def _session_and_project(options: argparse.Namespace) -> dict:
     return session
 
 
+def waits(options: argparse.Namespace) -> bool:
+    """Whether the run waits for new images (classic ``--wait``; not with ``--no-wait``,
+    ``--mrclist``, ``--limit`` or ``--dry-run``)."""
+    return bool(getattr(options, "wait", True) and not getattr(options, "mrcnames", None)
+                and getattr(options, "limit", None) is None
+                and not getattr(options, "dry_run", False))
+
+
 def prepare_run(options: argparse.Namespace, *, step_names: list[str],
                 parser: argparse.ArgumentParser | None = None,
                 program: str | None = None, job: RunJob | None = None) -> RunContext:
@@ -162,6 +173,7 @@ def prepare_run(options: argparse.Namespace, *, step_names: list[str],
     for warning in ignored_classic_flags(options):
         log.warning(warning)
     session = _session_and_project(options)
+    check_preset(session, getattr(options, "preset", None), waiting=waits(options))
     finish_classic_options(options, session.get("image_path"))
     program = program or program_name()
     job = job if job is not None else RunJob()

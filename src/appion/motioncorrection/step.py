@@ -20,6 +20,7 @@ import mrcfile
 import numpy as np
 
 from appion.base.errors import AppionError, EngineError, InputFileError, InputNotReady, UsageError
+from appion.base.files import plain_file_name
 from appion.base.step import RunContext, cached_run_id, run_id_or_init
 from appion.motioncorrection.calc.external import motioncor as mc
 from appion.motioncorrection.calc.internal import params as P
@@ -192,7 +193,7 @@ class MotionCorrectionStep:
             meta = metadata.get(image_id)
             if meta is None:
                 continue
-            name = meta.image["filename"]
+            name = plain_file_name(meta.image["filename"], "image file name")
             frame_path = self.framepath or meta.session.get("frame_path") or ""
             input_path = find_frames_file(frame_path, name)
             error = None

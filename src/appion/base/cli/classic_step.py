@@ -63,6 +63,8 @@ def print_dry_run(step, run) -> int:
 def run_classic_program(program: ClassicProgram, argv: Sequence[str] | None) -> int:
     """Parse, check, record the run and process it; the job row ends ``D`` or ``E``
     (:func:`appion.base.run.job_guard`)."""
+    from appion.base.cluster import check_cluster_programs
+    from appion.base.loop import run_pipeline, runtime_settings
     from appion.base.run import job_guard, prepare_run
     parser = build_parser(program)
     options = parser.parse_args(argv)
@@ -70,16 +72,18 @@ def run_classic_program(program: ClassicProgram, argv: Sequence[str] | None) -> 
     check_classic_options(options)
     if program.adjust_options:
         program.adjust_options(options)
+    settings = runtime_settings(options)  # flag errors before anything is created
     if options.dry_run:
         options.commit = False
+    else:
+        check_cluster_programs(settings.cluster)
     step = _step_module(program).make_step(options)
     with job_guard() as job:
         run = prepare_run(options, step_names=[step.name], parser=parser,
                           program=program.prog, job=job)
         if options.dry_run:
             return print_dry_run(step, run)
-        from appion.base.loop import run_pipeline
-        return run_pipeline([step], run)
+        return run_pipeline([step], run, settings=settings)
 
 
 def make_main(program: ClassicProgram) -> Callable[[Sequence[str] | None], None]:

@@ -155,12 +155,15 @@ def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser | N
                 ) -> int:
     """Record the run (jobtype ``appionpipeline`` unless ``--jobtype``) and process it;
     the job row ends ``D`` or ``E`` (:func:`appion.base.run.job_guard`)."""
+    from appion.base.cluster import check_cluster_programs
     from appion.base.loop import run_pipeline, runtime_settings
     from appion.base.run import job_guard, prepare_run
     names = step_names(options.steps)
     settings = runtime_settings(options)  # flag errors before anything is created
     if options.dry_run:
         options.commit = False
+    else:
+        check_cluster_programs(settings.cluster)
     with job_guard() as job:
         run = prepare_run(options, step_names=names, parser=parser, program=PROGRAM,
                           job=job)

@@ -17,11 +17,21 @@ sends it (``runJob.py memcappion makeDDAlignMotionCor2_UCSF.py --bin=2 ...
   rendered into ``<rundir>/batch.sh``, the command line is appended to
   ``<rundir>/run_command.txt``, ``sbatch`` submits it and the Slurm job id is printed.
 * ``--dry-run`` (before the command) prints the script and writes nothing.
+
+Every value reaches the script through the template layer (:func:`render_script`),
+which keeps it from becoming shell code: ``{{ value }}`` is shell-quoted unless it is
+shell text already (``command``, or the output of the ``shell_quote`` filter), and an
+``#SBATCH`` value goes through the ``sbatch`` filter, which refuses what a directive
+cannot hold (spaces, quotes, control characters).  Before that the launcher flags are
+checked: ``--ppn``, ``--nodes`` and ``--mem`` whole numbers, ``--walltime`` hours or a
+Slurm time, ``--queue`` a partition name, and no value may hold a newline or another
+control character.  A refused value is one line naming its flag.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -42,6 +52,18 @@ DEFAULT_TEMPLATE_DIR = "/etc/appion/templates"
 DEFAULT_TEMPLATE = "slurm_job.sh.j2"
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SBATCH_TIMEOUT_S = 120
+#: Template variables that may reach an ``#SBATCH`` line, and the flag each comes from.
+DIRECTIVE_FLAGS = {"runname": "--runname", "job_name": "--runname", "rundir": "--rundir",
+                   "log": "--rundir/--runname", "walltime": "--walltime", "nodes": "--nodes",
+                   "ppn": "--ppn", "queue": "--queue", "jobid": "--jobid", "mem": "--mem"}
+WHOLE_NUMBER = re.compile(r"[1-9][0-9]{0,6}")
+#: Classic hours (``120``) or a Slurm time: ``M``, ``M:S``, ``H:M:S``, ``D-H``,
+#: ``D-H:M``, ``D-H:M:S``.
+WALLTIME = re.compile(r"[0-9]{1,6}|[0-9]{1,6}(:[0-9]{1,2}){1,2}|[0-9]{1,4}-[0-9]{1,2}"
+                      r"(:[0-9]{1,2}){0,2}")
+PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*")
+#: What an ``#SBATCH`` value may hold: printable, no space, quote or backslash.
+DIRECTIVE_VALUE = re.compile(r"[^\s'\"\\\x00-\x1f\x7f]*")
 USAGE = f"usage: {PROG} [--dry-run] [WRAPPER] PROGRAM [ARGS...]"
 
 
@@ -58,6 +80,44 @@ class JobRequest:
     queue: str | None = None
     jobid: str | None = None
     wrapper: str | None = None
+    mem: str | None = None
+
+
+class ShellText(str):
+    """Text that is shell code already (a quoted value, the command line): the
+    template layer writes it as it is."""
+
+
+class DirectiveError(ValueError):
+    """A value that an ``#SBATCH`` line cannot hold."""
+
+
+def has_control_characters(value: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in value)
+
+
+def _check_value(flag: str, value: str | None, pattern: re.Pattern | None,
+                 expected: str) -> None:
+    if value is None:
+        return
+    if has_control_characters(value) or (pattern and not pattern.fullmatch(value)):
+        raise UsageError(f"{flag} {value!r} is not {expected}; runJob.py refuses it")
+
+
+def check_request(request: JobRequest) -> None:
+    """The launcher flags and the run's names, refused in one line when they could
+    change what the batch script or Slurm does (see the module docstring)."""
+    checks = (("--ppn", request.ppn, WHOLE_NUMBER, "a whole number of at least 1"),
+              ("--nodes", request.nodes, WHOLE_NUMBER, "a whole number of at least 1"),
+              ("--mem", request.mem, WHOLE_NUMBER, "a whole number of at least 1"),
+              ("--walltime", request.walltime, WALLTIME,
+               "hours or a Slurm time such as 1-12:00:00"),
+              ("--queue", request.queue, PARTITION, "a Slurm partition name"),
+              ("--jobid", request.jobid, WHOLE_NUMBER, "a job id (a whole number)"),
+              ("--rundir", request.rundir, None, "a folder without control characters"),
+              ("--runname", request.runname, None, "a name without control characters"))
+    for flag, value, pattern, expected in checks:
+        _check_value(flag, value, pattern, expected)
 
 
 def is_wrapper_token(token: str, wrapper_path: str | None,
@@ -134,11 +194,16 @@ def parse_job_request(tokens: Sequence[str], *, wrapper_path: str | None = None,
                          "writes batch.sh there, so give the run directory")
     rundir = os.path.abspath(rundir)
     runname = _find_value(command, ("--runname", "-n")) or os.path.basename(rundir)
-    return JobRequest(command=tuple(command), rundir=rundir, runname=runname,
-                      walltime=slurm_walltime(launcher.get("walltime")),
-                      nodes=launcher.get("nodes"), ppn=launcher.get("ppn"),
-                      queue=launcher.get("queue"), jobid=_find_value(command, ("--jobid",)),
-                      wrapper=wrapper)
+    _check_value("--walltime", launcher.get("walltime"), WALLTIME,
+                 "hours or a Slurm time such as 1-12:00:00")
+    request = JobRequest(command=tuple(command), rundir=rundir, runname=runname,
+                         walltime=slurm_walltime(launcher.get("walltime")),
+                         nodes=launcher.get("nodes"), ppn=launcher.get("ppn"),
+                         queue=launcher.get("queue"),
+                         jobid=_find_value(command, ("--jobid",)), wrapper=wrapper,
+                         mem=_find_value(command, ("--mem",)))
+    check_request(request)
+    return request
 
 
 def _template_location(environ: dict[str, str]) -> tuple[list[Path], str]:
@@ -150,14 +215,50 @@ def _template_location(environ: dict[str, str]) -> tuple[list[Path], str]:
     return [folder, SHIPPED_TEMPLATES], name
 
 
+def shell_value(value: object) -> str:
+    """How ``{{ value }}`` is written: shell text as it is, anything else shell-quoted."""
+    if isinstance(value, ShellText):
+        return value
+    return shlex.quote("" if value is None else str(value))
+
+
+def shell_quote(value: object) -> ShellText:
+    """The ``shell_quote`` filter: one shell word."""
+    return value if isinstance(value, ShellText) else ShellText(shlex.quote(str(value)))
+
+
+def sbatch_value(value: object) -> ShellText:
+    """The ``sbatch`` filter: a value for an ``#SBATCH`` line, which cannot be quoted."""
+    text = "" if value is None else str(value)
+    if not DIRECTIVE_VALUE.fullmatch(text):
+        raise DirectiveError(text)
+    return ShellText(text)
+
+
+def template_environment(folders: list[Path]):
+    """The Jinja2 environment of job templates: values are quoted or refused here."""
+    import jinja2
+    loader = jinja2.FileSystemLoader([str(folder) for folder in folders])
+    env = jinja2.Environment(loader=loader, autoescape=False, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, finalize=shell_value)
+    env.filters["shell_quote"] = shell_quote
+    env.filters["sbatch"] = sbatch_value
+    return env
+
+
+def _refused_directive(values: dict, refused: str) -> UsageError:
+    flag = next((DIRECTIVE_FLAGS.get(key, key) for key, value in values.items()
+                 if str(value) == refused), "a value")
+    return UsageError(f"{flag} {refused!r} cannot go into an #SBATCH line (it holds a "
+                      "space, a quote or a control character); choose another")
+
+
 def render_script(request: JobRequest, environ: dict[str, str] | None = None) -> str:
     """The batch script: the job template rendered with the request's values."""
     import jinja2
+    check_request(request)
     folders, name = _template_location(dict(os.environ if environ is None else environ))
-    loader = jinja2.FileSystemLoader([str(folder) for folder in folders])
-    env = jinja2.Environment(loader=loader, autoescape=False, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
-    env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
+    env = template_environment(folders)
     try:
         template = env.get_template(name)
     except jinja2.TemplateNotFound:
@@ -166,13 +267,16 @@ def render_script(request: JobRequest, environ: dict[str, str] | None = None) ->
     except jinja2.TemplateSyntaxError as error:
         raise UsageError(f"job template {error.filename or name} line {error.lineno}: "
                          f"{error.message}; fix the template") from None
-    values = {"command": shlex.join(request.command), "runname": request.runname,
+    values = {"command": ShellText(shlex.join(request.command)), "runname": request.runname,
               "job_name": request.runname, "rundir": request.rundir,
               "log": os.path.join(request.rundir, f"{request.runname}.appionsub.log"),
               "walltime": request.walltime, "nodes": request.nodes, "ppn": request.ppn,
-              "queue": request.queue, "jobid": request.jobid, "program": request.command[0]}
+              "queue": request.queue, "jobid": request.jobid, "program": request.command[0],
+              "mem": request.mem}
     try:
         return template.render(**values)
+    except DirectiveError as error:
+        raise _refused_directive(values, str(error)) from None
     except jinja2.UndefinedError as error:
         raise UsageError(f"job template {name}: {error.message}; it may use only "
                          f"{', '.join(sorted(values))}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,27 @@ class ClusterHandle:
             return None
 
 
+#: Programs dask-jobqueue runs to start and stop Slurm workers.
+SLURM_PROGRAMS = ("sbatch", "scancel")
+
+
+def check_cluster_programs(settings: ClusterSettings) -> None:
+    """Before anything starts: ``--cluster slurm`` needs Slurm's commands on ``PATH``
+    (without them the workers never come and the run would wait for ever)."""
+    if settings.scheduler or settings.kind != "slurm":
+        return
+    missing = [name for name in SLURM_PROGRAMS if shutil.which(name) is None]
+    if missing:
+        raise AppionError(f"--cluster slurm needs {' and '.join(missing)} on PATH, which "
+                          "this host lacks; run on a Slurm submit host or use --cluster "
+                          "local")
+
+
 @contextlib.contextmanager
 def open_cluster(settings: ClusterSettings, *, name: str = "appion",
                  log_directory: str | None = None) -> Iterator[ClusterHandle]:
     """Start (or connect to) the cluster and yield a client; close both on exit."""
+    check_cluster_programs(settings)
     from distributed import Client
     _quiet_cluster_logs()
     cluster = None

@@ -8,12 +8,15 @@ Classic Appion takes the session from ``--session`` (its name), else ``--expid``
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 import sinedon
 from sinedon.connection import location
 
 from appion.base.errors import AppionError, UsageError
+
+log = logging.getLogger(__name__)
 
 
 def image_name(name: str) -> str:
@@ -77,6 +80,25 @@ def find_session(options: argparse.Namespace) -> dict[str, Any]:
     if getattr(options, "mrcnames", None):
         return session_of_images(mrclist_names(options))
     raise UsageError("no images selected: give --session (or --expid, or --mrclist)")
+
+
+def check_preset(session: dict[str, Any], preset: str | None, *, waiting: bool) -> None:
+    """A ``--preset`` the session lacks (``manual``: images without one): one line naming
+    the presets it has.  A run that waits for new images only warns (classic web starts
+    ``ctffind4.py --preset=enn-a-DW`` before the first aligned image makes that preset);
+    any other run would end with nothing done, so it stops."""
+    if not preset or preset == "manual":
+        return
+    if sinedon.ids("PresetData", {"session": session["id"], "name": preset}):
+        return
+    names = sorted({row["name"] for row in sinedon.filter(
+        "PresetData", {"session": session["id"]}, fields=["name"]) if row.get("name")})
+    problem = (f"preset {preset} not found in session {session['name']} (presets: "
+               f"{', '.join(names) or 'none'})")
+    if waiting:
+        log.warning("%s; waiting for its images", problem)
+        return
+    raise UsageError(f"{problem}; check --preset")
 
 
 def project_of_session(session_id: int) -> int | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sinedon
 
+from appion.base.files import plain_file_name
 from appion.base.retrieve.leginon_rows import PixelCalibrations, rows_by_ids
 from appion.base.calc.internal.pixel_size import calc_pixel_size
 
@@ -48,9 +49,10 @@ def load_ctf_metadata(image_ids: Iterable[int]) -> dict[int, CtfImageInfo]:
                                      int(camera.get("binning_x") or 1))
         tem = tems.get(scope.get("tem")) or {}
         high_tension = scope.get("high_tension")
+        filename = plain_file_name(image["filename"], "image file name")
         found[image_id] = CtfImageInfo(
-            image_id=image_id, filename=image["filename"],
-            path=os.path.join(session.get("image_path") or "", f"{image['filename']}.mrc"),
+            image_id=image_id, filename=filename,
+            path=os.path.join(session.get("image_path") or "", f"{filename}.mrc"),
             pixel_size_a=pixel_size,
             kv=high_tension / 1000.0 if high_tension else None,
             cs_mm=tem["cs"] * 1e3 if tem.get("cs") is not None else None,

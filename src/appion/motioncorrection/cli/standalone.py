@@ -47,6 +47,24 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Outputs that are not the inputs, and options within their resource limits."""
+    from appion.base.errors import UsageError
+    from appion.base.files import check_output_file
+    from appion.motioncorrection.calc.internal import params as P
+    inputs = (args.movie, args.gain, args.dark, args.defect_map, args.fmintfile)
+    check_output_file(args.out, "--out", inputs)
+    if args.log:
+        check_output_file(args.log, "--log", (*inputs, args.out))
+    try:
+        P.check_bin(args.ftbin, "--ftbin")
+        P.check_patches(*args.patch, flags="--patch")
+        P.check_count(args.iter, "--iter", 1, P.MAX_ITERATIONS)
+        P.check_count(args.group, "--group", 1, P.MAX_GROUP)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from appion.base.errors import UsageError
     from appion.motioncorrection.calc.internal.builtin_engine import run_builtin
@@ -54,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from appion.motioncorrection.calc.result import MotionCorParameters
     from appion.base.files import write_text
 
+    check_arguments(args)
     dose_weight = args.dose_per_frame is not None
     if dose_weight and args.apix is None:
         raise UsageError("--dose-per-frame needs --apix (and --kv) for dose weighting")

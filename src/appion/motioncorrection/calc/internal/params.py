@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from appion.base.calc.internal.pixel_size import calc_pixel_size
+from appion.base.files import plain_file_name
 from appion.motioncorrection.calc.internal.orientation import (frame_to_gain_orientation,
                                                                gain_to_frame_orientation)
 from appion.motioncorrection.calc.result import MotionCorParameters
@@ -35,6 +36,7 @@ _FLAG_BY_FORMAT = {"tiff": "-InTiff", "eer": "-InEer", "mrc": "-InMrc"}
 def frames_candidates(frame_path: str, filename: str) -> list[str]:
     """Where Leginon may have saved an exposure's frames: ``<frame_path>/<filename>.frames.*``."""
     base = frame_path.rstrip("/")
+    filename = plain_file_name(filename, "image file name")
     return [f"{base}/{filename}{suffix}" for suffix in FRAMES_SUFFIXES]
 
 
@@ -184,7 +186,8 @@ def sum_to_leginon_orientation(image: np.ndarray, rot_gain: int, flip_gain: int,
 
 def aligned_filename(filename: str, label: str) -> str:
     """The aligned image's name: Leginon names end with the preset, which becomes ``<preset>-a``."""
-    return f"{filename}-{label}"
+    return plain_file_name(f"{plain_file_name(filename, 'image file name')}-{label}",
+                           "aligned image file name")
 
 
 def aligned_preset_name(preset_name: str | None, label: str) -> str:
@@ -263,13 +266,13 @@ class ImageMetadata:
         if not self.norm or not self.norm.get("image"):
             return None
         folder = (self.norm_session or self.session).get("image_path") or ""
-        return f"{folder.rstrip('/')}/{self.norm['image']}"
+        return f"{folder.rstrip('/')}/{plain_file_name(self.norm['image'], 'norm image')}"
 
     def dark_path(self) -> str | None:
         if not self.dark or not self.dark.get("image"):
             return None
         folder = (self.dark_session or self.session).get("image_path") or ""
-        return f"{folder.rstrip('/')}/{self.dark['image']}"
+        return f"{folder.rstrip('/')}/{plain_file_name(self.dark['image'], 'dark image')}"
 
 
 @dataclass(frozen=True)
@@ -339,8 +342,40 @@ def exposure_dose(meta: ImageMetadata, options: MotionCorOptions) -> ExposureDos
     return ExposureDose(nraw, total, calc_raw_dose(total, nraw))
 
 
+#: Resource limits on the MotionCor2 flags: beyond these a run allocates or loops
+#: without end (``--Patchrows 1000``) instead of doing anything useful.
+MAX_BIN = 16.0
+MAX_PATCHES = 32
+MAX_ITERATIONS = 100
+MAX_GROUP = 100
+
+
+def check_bin(value: float, flag: str = "--bin") -> None:
+    """Fourier binning of the sums: from 1 (none) to :data:`MAX_BIN`."""
+    if not 1.0 <= value <= MAX_BIN:
+        raise ValueError(f"{flag} {value:g} must be between 1 and {MAX_BIN:g}")
+
+
+def check_patches(cols: int, rows: int, flags: str = "--Patchcols/--Patchrows") -> None:
+    """Local-alignment patches per axis: 0 (global only) to :data:`MAX_PATCHES`."""
+    if not (0 <= cols <= MAX_PATCHES and 0 <= rows <= MAX_PATCHES):
+        raise ValueError(f"{flags} {cols} {rows}: each must be between 0 and {MAX_PATCHES}")
+
+
+def check_count(value: int, flag: str, low: int, high: int) -> None:
+    """A whole-number flag within ``[low, high]``."""
+    if not low <= value <= high:
+        raise ValueError(f"{flag} {value} must be between {low} and {high}")
+
+
 def check_options(options: MotionCorOptions) -> None:
-    """Classic's fatal checks on the MotionCor2 flags."""
+    """Classic's fatal checks on the MotionCor2 flags, and resource limits."""
+    check_bin(options.bin)
+    check_patches(options.patch_cols, options.patch_rows)
+    check_count(options.iterations, "--Iter", 1, MAX_ITERATIONS)
+    check_count(options.nrw, "--nrw", 1, MAX_GROUP)
+    if not options.tolerance > 0:
+        raise ValueError(f"--Tol {options.tolerance:g} must be positive")
     if options.bft_global <= 0 or options.bft_local <= 0:
         raise ValueError(f"--Bft_global {options.bft_global:g} and --Bft_local "
                          f"{options.bft_local:g} must both be positive")
