@@ -143,14 +143,43 @@ class Movie:
         return frame
 
 
+#: The largest frame side any camera writes (Falcon 4 EER at 4× is 16384): a header
+#: claiming more is damaged, and decoding it would exhaust memory.
+MAX_FRAME_SIDE = 32768
+MAX_FRAMES = 100_000
+
+
+def check_frame_shape(path: str, rows: int, cols: int, nframes: int = 1) -> None:
+    """Refuse a header whose frame size or count no camera writes (one line, not an
+    allocation of tens of GiB)."""
+    if not (0 < rows <= MAX_FRAME_SIDE and 0 < cols <= MAX_FRAME_SIDE):
+        raise InputFileError(f"movie {path} claims frames of {cols}×{rows} pixels; its header "
+                             f"is damaged (at most {MAX_FRAME_SIDE} per side): re-copy it")
+    if not 0 < nframes <= MAX_FRAMES:
+        raise InputFileError(f"movie {path} claims {nframes} frames; its header is damaged: "
+                             "re-copy it from the camera")
+
+
+def _check_mrc_header(path: str) -> None:
+    try:
+        with mrcfile.open(path, mode="r", permissive=True, header_only=True) as mrc:
+            header = mrc.header
+            cols, rows, nframes = int(header.nx), int(header.ny), int(header.nz)
+    except (ValueError, OSError, OverflowError) as error:
+        raise InputFileError(f"movie {path} is not a readable MRC file ({error}); "
+                             "re-copy it from the camera") from None
+    check_frame_shape(path, rows, cols, nframes)
+
+
 class MrcMovie(Movie):
     """An MRC stack (modes 0, 1, 2, 6, 12), memory-mapped."""
 
     def __init__(self, path: str):
         self.path = path
+        _check_mrc_header(path)
         try:
             self._mrc = mrcfile.mmap(path, mode="r", permissive=False)
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             raise InputFileError(f"movie {path} is not a complete MRC file ({error}); "
                                  "re-copy it from the camera") from None
         header = self._mrc.header
@@ -198,6 +227,7 @@ class TiffMovie(Movie):
         check_complete(self._tif, self._pages, path)
         self._tif.filehandle.set_lock(True)  # pages decode in parallel threads
         first = self._pages[0]
+        check_frame_shape(path, *first.shape[-2:], len(self._pages))
         if first.ndim != 2 and not (first.ndim == 3 and first.shape[0] == 1):
             raise InputFileError(f"movie {path}: pages of shape {first.shape} are not "
                                  "single frames")
@@ -240,6 +270,7 @@ class EerMovie(Movie):
         check_eer_frame_count(self._tif, len(self._pages), path)
         self._tif.filehandle.set_lock(True)
         self.shape = tuple(self._pages[0].shape[-2:])
+        check_frame_shape(path, *self.shape, len(self._pages))
         self.raw_frames = len(self._pages)
         self.groups = render_groups(self.raw_frames, intfile, group)
         self.nframes = len(self.groups)
@@ -316,6 +347,8 @@ def check_eer_frame_count(tif: tifffile.TiffFile, pages: int, path: str) -> None
 def open_movie(path: str, input_format: str, *, eer_sampling: int = 1,
                fmintfile_path: str | None = None, rendered_frame_size: int = 1) -> Movie:
     """Open a movie for frame-by-frame reading; a missing or damaged file is one clear error."""
+    if os.path.isdir(path):
+        raise InputFileError(f"movie {path} is a folder, not a movie file; check the path")
     if not os.path.isfile(path):
         raise InputNotReady(f"movie {path} does not exist; check the path")
     fmt = input_format.lower()
