@@ -6,8 +6,11 @@ Conventions (CTFFIND 4/5):
 * ``defocus_1_a`` is the defocus along the azimuth ``azimuth_deg``, measured from
   the image x axis (array axis 1) towards the y axis (array axis 0);
   ``defocus_2_a`` is the defocus perpendicular to it;
-* ``chi(s) = π λ Δf(θ) s² − π/2 Cs λ³ s⁴ + phase_shift + arcsin(amplitude_contrast)``
-  and ``CTF = −sin(chi)``, so the power spectrum goes as ``sin²(chi)``.
+* ``chi(s) = π λ Δf(θ) s² − π/2 Cs λ³ s⁴ + phase_shift + atan(ac / sqrt(1 − ac²))``
+  (the last term is arcsin(ac)) and ``CTF = −sin(chi)``, so the power spectrum goes
+  as ``sin²(chi)``;
+* λ is CTFFIND's relativistic wavelength (:data:`WAVELENGTH_CONSTANT`), Cs is
+  converted from mm to Å.
 
 The built-in estimator fits this :func:`chi`, and the simulator
 (``appion.simulation.calc.ctf_values``) draws its truth with these same functions
@@ -21,17 +24,39 @@ import math
 import numpy as np
 
 
+#: CTFFIND's ``h / sqrt(2 m₀ e)`` in Å·V^½ (``ReturnWavelenthInAngstroms``); the
+#: CODATA value is 12.26426.  Using CTFFIND's keeps the defoci of both engines on
+#: one scale: the 3·10⁻⁵ difference is 0.4 Å at 1.5 µm.
+WAVELENGTH_CONSTANT = 12.2639
+#: ``e / (2 m₀ c²)`` in 1/V, the relativistic correction.
+RELATIVISTIC_CORRECTION = 0.97845e-6
+#: Å per mm (Cs is given in mm, used in Å).
+ANGSTROM_PER_MM = 1e7
+
+
 def electron_wavelength_a(kv: float) -> float:
-    """Relativistic electron wavelength in Å for an acceleration voltage in kV."""
+    """Relativistic electron wavelength in Å for an acceleration voltage in kV (as CTFFIND)."""
     volts = kv * 1e3
-    return 12.2642598 / math.sqrt(volts * (1.0 + volts * 0.97845e-6))
+    return WAVELENGTH_CONSTANT / math.sqrt(volts + RELATIVISTIC_CORRECTION * volts * volts)
 
 
 def amplitude_contrast_phase(amplitude_contrast: float) -> float:
-    """The phase (rad) that amplitude contrast adds to chi, as CTFFIND defines it."""
+    """The phase (rad) that amplitude contrast adds to chi: ``atan(ac / sqrt(1 − ac²))``."""
     if not 0.0 <= amplitude_contrast < 1.0:
         raise ValueError(f"amplitude contrast must be in [0, 1), not {amplitude_contrast}")
     return math.atan2(amplitude_contrast, math.sqrt(1.0 - amplitude_contrast ** 2))
+
+
+def defocus_phase_per_angstrom(s2: np.ndarray | float, kv: float) -> np.ndarray | float:
+    """``π λ s²``: the phase (rad) each Å of defocus adds at squared frequency ``s2`` (1/Å²)."""
+    return math.pi * electron_wavelength_a(kv) * s2
+
+
+def spherical_aberration_phase(s2: np.ndarray | float, kv: float, cs_mm: float
+                               ) -> np.ndarray | float:
+    """``−π/2 · Cs · λ³ · s⁴`` (rad), with Cs converted from mm to Å."""
+    wavelength = electron_wavelength_a(kv)
+    return -0.5 * math.pi * cs_mm * ANGSTROM_PER_MM * wavelength ** 3 * s2 * s2
 
 
 def frequency_grid(shape: tuple[int, int], pixel_size_a: float, *, half: bool = False
@@ -59,10 +84,8 @@ def defocus_at_angle(defocus_1_a: float, defocus_2_a: float, azimuth_deg: float,
 def chi(s2: np.ndarray, defocus_a: np.ndarray | float, kv: float, cs_mm: float,
         amplitude_contrast: float, phase_shift_rad: float = 0.0) -> np.ndarray:
     """CTF phase chi for squared spatial frequencies ``s2`` (1/Å²) and defocus (Å)."""
-    wavelength = electron_wavelength_a(kv)
-    cs_a = cs_mm * 1e7
-    return (math.pi * wavelength * defocus_a * s2
-            - 0.5 * math.pi * cs_a * wavelength ** 3 * s2 * s2
+    return (defocus_phase_per_angstrom(s2, kv) * defocus_a
+            + spherical_aberration_phase(s2, kv, cs_mm)
             + phase_shift_rad + amplitude_contrast_phase(amplitude_contrast))
 
 
