@@ -51,6 +51,8 @@ _BATCH_ELEMENTS = 1 << 21
 LOW_BAND_RINGS = 4
 #: Local correlation below which the Thon rings are no longer considered fitted.
 FIT_THRESHOLD = 0.3
+#: The most defocus candidates one search may hold (memory grows with their number).
+MAX_DEFOCUS_CANDIDATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ class SearchParameters:
                              "is empty")
         if self.box < 64 or self.box % 2:
             raise ValueError(f"spectrum box {self.box} must be even and at least 64")
+        span = self.defocus_max_a - self.defocus_min_a
+        if self.defocus_step_a > 0 and span / self.defocus_step_a > MAX_DEFOCUS_CANDIDATES:
+            raise ValueError(f"defocus step {self.defocus_step_a} Å makes "
+                             f"{span / self.defocus_step_a:.0f} candidates over "
+                             f"{self.defocus_min_a:.0f}–{self.defocus_max_a:.0f} Å; use a step "
+                             f"of at least {span / MAX_DEFOCUS_CANDIDATES:.2f} Å")
 
 
 @dataclass(frozen=True)
