@@ -412,10 +412,29 @@ def max_id(model, where: dict[str, Any] | None = None) -> int:
     return found[0] if found else 0
 
 
-def atomic(alias: str):
-    """A transaction on one database alias (``leginondata``, ``appiondata`` …)."""
+@contextlib.contextmanager
+def atomic(alias: str) -> Iterator[None]:
+    """A transaction on one database alias (``leginondata``, ``appiondata`` …).
+
+    Database failures anywhere in it, BEGIN and COMMIT included, come out as one-line
+    :class:`SinedonError`; when the connection was lost (:class:`DatabaseUnreachable`,
+    and then the transaction may or may not have been committed) the outermost block
+    drops the connection, so that the caller's next attempt reconnects.  Retrying is
+    the caller's choice: only it can run the block again (idempotently).
+    """
     from django.db import transaction
-    return transaction.atomic(using=alias)
+    try:
+        with translated_errors(alias), transaction.atomic(using=alias):
+            yield
+    except DatabaseUnreachable:
+        if not _in_atomic_block(alias):
+            connection.close_connection(alias)
+        raise
+
+
+def _in_atomic_block(alias: str) -> bool:
+    from django.db import connections
+    return bool(connections[alias].in_atomic_block)
 
 
 def table_exists(alias: str, table: str) -> bool:

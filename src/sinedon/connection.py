@@ -8,15 +8,43 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 
 from sinedon.config import (ALIASES, APPION, PROJECT, DatabaseLocation, SinedonConfig,
-                            load_config)
+                            check_database_name, load_config)
 
 log = logging.getLogger(__name__)
 
 INSTALLED_APPS = ["sinedon.leginondata", "sinedon.projectdata", "sinedon.appiondata"]
 SQLITE_BUSY_TIMEOUT_S = 30
+#: Seconds to wait for a MariaDB/MySQL server to accept a connection.
+CONNECT_TIMEOUT_S = 5
+#: Seconds one read or write on a MariaDB/MySQL connection may block: a frozen server
+#: then fails the query (as a lost connection) instead of hanging the caller forever.
+#: ``SINEDON_READ_TIMEOUT`` overrides it (seconds; 0: wait forever).
+READ_TIMEOUT_S = 60
+
+
+def _io_timeout_s() -> int | None:
+    """The read/write timeout of MariaDB connections, from ``SINEDON_READ_TIMEOUT``."""
+    text = os.environ.get("SINEDON_READ_TIMEOUT", "").strip()
+    try:
+        seconds = float(text) if text else READ_TIMEOUT_S
+    except ValueError:
+        log.warning("SINEDON_READ_TIMEOUT=%r is not a number of seconds; using %d",
+                    text, READ_TIMEOUT_S)
+        seconds = READ_TIMEOUT_S
+    return max(1, round(seconds)) if seconds > 0 else None
+
+
+def _mysql_options() -> dict:
+    options: dict = {"charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT_S}
+    timeout = _io_timeout_s()
+    if timeout is not None:
+        options.update(read_timeout=timeout, write_timeout=timeout)
+    return options
+
 
 _lock = threading.RLock()
 _state: dict[str, object] = {"config": None, "projectid": None}
@@ -40,7 +68,7 @@ def _django_database(location: DatabaseLocation) -> dict:
     return {"ENGINE": "django.db.backends.mysql", "NAME": location.name,
             "HOST": location.host, "PORT": str(location.port), "USER": location.user,
             "PASSWORD": location.password,
-            "OPTIONS": {"charset": "utf8mb4", "connect_timeout": 5}}
+            "OPTIONS": _mysql_options()}
 
 
 def _databases(config: SinedonConfig) -> dict[str, dict]:
@@ -116,7 +144,7 @@ def resolve_appion_database(config: SinedonConfig, projectid: int) -> str:
     except Exception as error:  # an unreachable project database is reported by callers
         log.debug("no processingdb lookup for project %s: %s", projectid, error)
     if row and row.get("appiondb"):
-        return row["appiondb"]
+        return check_database_name(row["appiondb"], f"processingdb (project {projectid})")
     return f"ap{projectid}"
 
 

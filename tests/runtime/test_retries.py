@@ -51,7 +51,7 @@ def test_the_worker_returns_a_failure_as_plain_data():
     assert pickle.loads(pickle.dumps(failure)) == failure
     not_yet = functools.partial(_raise, InputNotReady("no movie yet\nmore"))
     retried = run_attempt(not_yet, _Task())
-    assert retried == TaskFailure(7, "InputNotReady: no movie yet", True)
+    assert retried == TaskFailure(7, "InputNotReady: no movie yet", True, not_ready=True)
     assert run_attempt(lambda task: ("result", task.image_id), _Task()) == ("result", 7)
 
 

@@ -13,7 +13,12 @@ Before any image is taken, the steps' engine programs are checked on a worker
 :class:`~appion.base.loop.worker.TaskFailure` saying whether it may heal: if so it
 is retried with a doubling delay up to ``--retries``, then recorded in
 ``failed.jsonl``; if not (a bad option, an unreadable input, a missing program,
-see :func:`appion.base.errors.is_retryable`) it is recorded at once.  A result whose
+see :func:`appion.base.errors.is_retryable`) it is recorded at once.  An input that
+is not there yet (:class:`~appion.base.errors.InputNotReady`, a movie still being
+transferred) is not a failure: the image is prepared again after a growing delay,
+without counting attempts, for at most ``--input-wait`` seconds, and only then
+recorded (as ``not_ready``, which a restart waits for again); with ``--no-wait`` it
+is left for a later run.  A result whose
 store meets an unreachable database stays in memory and is stored when the database
 is back.  SIGTERM/SIGINT stop polling and
 submitting, let the running tasks finish (bounded by ``--stop-timeout``), store
@@ -37,7 +42,7 @@ from typing import Any
 import sinedon
 from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
 
-from appion.base.errors import AppionError, describe_error, is_retryable
+from appion.base.errors import AppionError, InputNotReady, describe_error, is_retryable
 from appion.base.loop import preflight, state
 from appion.base.loop.display import Progress, StepCounts, make_display, snapshot
 from appion.base.loop.feed import ImageFeed
@@ -53,6 +58,8 @@ log = logging.getLogger("appion.loop")
 MAX_DATABASE_BACKOFF_S = 30.0
 #: Longest delay before a retry (seconds).
 MAX_RETRY_DELAY_S = 300.0
+#: Longest delay between two looks at an input that is not there yet (seconds).
+MAX_INPUT_LOOK_S = 10.0
 STATUS_EVERY_S = 2.0
 
 
@@ -130,6 +137,18 @@ class _Backoff:
 
 
 @dataclass
+class _Waiting:
+    """An image whose input is not there yet: since when, how often looked at."""
+
+    since: float
+    error: str
+    looks: int = 0
+
+    def next_delay(self, first_s: float) -> float:
+        return min(MAX_INPUT_LOOK_S, first_s * 2 ** max(0, self.looks - 1))
+
+
+@dataclass
 class _StepState:
     step: Step
     queue: WorkQueue
@@ -161,6 +180,7 @@ class Controller:
         self.retries: list[tuple[float, int, Attempt]] = []
         self.unstored: deque[tuple[Attempt, Any]] = deque()
         self.deferred: dict[tuple[int, int], float] = {}
+        self.waiting: dict[tuple[int, int], _Waiting] = {}
         self.completions: queue.Queue[str] = queue.Queue()
         self.stop_requested = threading.Event()
         self.stop_now = threading.Event()
@@ -189,7 +209,8 @@ class Controller:
             stage.step.init_run(self.run)
             stage.done = done_image_ids(stage.step, self.run)
             stage.counts.previously_done = len(stage.done)
-            stage.failed = {f.image_id for f in failures if f.step == stage.step.name}
+            stage.failed = {f.image_id for f in failures
+                            if f.step == stage.step.name and not f.not_ready}
             stage.counts.failed = len(stage.failed)
             if index:
                 handed = state.read_handoffs(self.rundir, self.stages[index - 1].step.name)
@@ -245,7 +266,7 @@ class Controller:
                     self._last_new_image = now
                     self._enqueue(0, new_ids)
             rejected, restored = self.feed.status_changes()
-        except DatabaseUnreachable as error:
+        except (DatabaseUnreachable, DatabaseBusy) as error:
             self._database_failed(now, error)
             return
         self._database_ok()
@@ -324,7 +345,7 @@ class Controller:
             self._taken_first += len(image_ids)
         try:
             tasks = self._prepare(stage_index, image_ids)
-        except DatabaseUnreachable as error:
+        except (DatabaseUnreachable, DatabaseBusy) as error:
             stage.queue.add(image_ids)
             if stage_index == 0:
                 self._taken_first -= len(image_ids)
@@ -345,7 +366,7 @@ class Controller:
             return []
         try:
             return list(stage.step.prepare(self.run, image_ids))
-        except DatabaseUnreachable:
+        except (DatabaseUnreachable, DatabaseBusy):
             raise
         except (AppionError, SinedonError) as batch_error:
             if len(image_ids) == 1:
@@ -404,10 +425,15 @@ class Controller:
                 self._attempt_failed(attempt, "cancelled by the Dask scheduler")
             else:
                 error = attempt.future.exception()
-                self._attempt_failed(attempt, describe_error(error),
-                                     retryable=is_retryable(error))
+                if isinstance(error, InputNotReady):
+                    self._input_not_ready(attempt, describe_error(error))
+                else:
+                    self._attempt_failed(attempt, describe_error(error),
+                                         retryable=is_retryable(error))
         for attempt, result in self._gather(finished):
-            if isinstance(result, TaskFailure):
+            if isinstance(result, TaskFailure) and result.not_ready:
+                self._input_not_ready(attempt, result.error)
+            elif isinstance(result, TaskFailure):
                 self._attempt_failed(attempt, result.error, retryable=result.retryable)
             else:
                 self._store(attempt, result)
@@ -451,12 +477,36 @@ class Controller:
         else:
             self._give_up(attempt.stage, attempt.image_id, error, attempt.number)
 
-    def _give_up(self, stage_index: int, image_id: int, error: str, attempts: int) -> None:
+    def _input_not_ready(self, attempt: Attempt, error: str) -> None:
+        """Prepare the image again later, up to ``--input-wait``; not a failed attempt."""
+        key, now = (attempt.stage, attempt.image_id), time.monotonic()
+        attempt.future = None
+        waiting = self.waiting.setdefault(key, _Waiting(now, error))
+        waiting.looks += 1
+        waiting.error = error
+        if self.stop_requested.is_set():
+            return
+        waited = now - waiting.since
+        if waited >= self.settings.input_wait_s:
+            del self.waiting[key]
+            self._give_up(attempt.stage, attempt.image_id,
+                          f"{error} (not there after {waited:.0f} s of --input-wait)",
+                          attempt.number, not_ready=True)
+            return
+        if waiting.looks == 1:
+            log.info("%s of image %d waits for its input (at most %.0f s, --input-wait): %s",
+                     self.stages[attempt.stage].step.name, attempt.image_id,
+                     self.settings.input_wait_s, error)
+        self.deferred[key] = now + waiting.next_delay(self.settings.poll_interval_s)
+
+    def _give_up(self, stage_index: int, image_id: int, error: str, attempts: int, *,
+                 not_ready: bool = False) -> None:
         stage = self.stages[stage_index]
         log.error("%s of image %d failed after %d attempt(s): %s; recorded in %s and "
                   "skipped", stage.step.name, image_id, attempts, error, state.FAILED_NAME)
         state.record_failure(self.rundir, state.Failure(stage.step.name, image_id, error,
-                                                        attempts, time.time()))
+                                                        attempts, time.time(), not_ready))
+        self.waiting.pop((stage_index, image_id), None)
         stage.failed.add(image_id)
         stage.counts.failed = len(stage.failed)
 
@@ -488,6 +538,7 @@ class Controller:
     def _stored(self, attempt: Attempt, outputs: list[int], now: float) -> None:
         stage = self.stages[attempt.stage]
         stage.done.add(attempt.image_id)
+        self.waiting.pop((attempt.stage, attempt.image_id), None)
         stage.counts.done += 1
         self.progress.completed(now)
         if self.events.on_store:
@@ -512,6 +563,9 @@ class Controller:
         if first:
             log.warning("database unreachable: %s; results are kept in memory and stored "
                         "when it is back", error)
+        else:
+            log.info("database still unreachable (%d result(s) kept); next try in %.0f s",
+                     len(self.unstored), self.database.delay_s)
 
     def _database_ok(self) -> None:
         if self.database.succeeded():
@@ -546,6 +600,7 @@ class Controller:
 
     def _pending_work(self) -> bool:
         return bool(self.inflight or self.retries or self.unstored
+                    or (self.waiting and self.settings.wait)
                     or any(len(s.queue) for s in self.stages[1:])
                     or (len(self.stages[0].queue) and not self._limit_reached()))
 
@@ -556,9 +611,7 @@ class Controller:
         if self._pending_work() or not self._polled_once:
             return False
         if not self.settings.wait or self._polled_after_end:
-            if self.deferred:
-                log.info("%d image(s) were not ready (e.g. movie not written yet) and are "
-                         "left for a later run", len(self.deferred))
+            self._log_left_waiting()
             return True
         give_up = self.settings.give_up_s
         if give_up and now - self._last_new_image > give_up and not self.deferred:
@@ -566,6 +619,16 @@ class Controller:
                      give_up / 60)
             return True
         return False
+
+    def _log_left_waiting(self) -> None:
+        for (stage_index, image_id), waiting in self.waiting.items():
+            log.warning("%s of image %d: input not there yet, left for a later run "
+                        "(not recorded as failed): %s", self.stages[stage_index].step.name,
+                        image_id, waiting.error)
+        others = len(self.deferred) - len(self.waiting)
+        if others > 0:
+            log.info("%d image(s) were not ready (e.g. movie not written yet) and are "
+                     "left for a later run", others)
 
     def _drain(self) -> None:
         """Let the tasks in flight finish (bounded) and store them; cancel the rest."""

@@ -11,6 +11,9 @@ from appion.base.loop.policy import CATCHUP, CLASSIC, REVERSE
 
 #: Classic appionLoop2 gives up after this long without a new image.
 CLASSIC_GIVE_UP_MINUTES = 180.0
+#: How long an input that is not there yet (a movie still being transferred) is waited
+#: for before the image is recorded as failed (seconds).
+DEFAULT_INPUT_WAIT_S = 600.0
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +51,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--give-up-minutes", type=float, default=CLASSIC_GIVE_UP_MINUTES,
                        metavar="MIN", help="stop after this long without a new image "
                                            "(classic 180; 0: never)")
+    group.add_argument("--input-wait", type=float, default=DEFAULT_INPUT_WAIT_S,
+                       metavar="SECONDS",
+                       help="how long to wait for an image's movie that is not there yet "
+                            "before recording it as failed (default 600; with --no-wait "
+                            "it is left for a later run)")
     group.add_argument("--stop-timeout", type=float, default=120.0, metavar="SECONDS",
                        help="on SIGTERM, how long running tasks may finish (default 120)")
     group.add_argument("--retry-failed", action="store_true", default=False,
@@ -76,6 +84,7 @@ class RuntimeSettings:
     poll_interval_s: float = 1.0
     give_up_s: float | None = CLASSIC_GIVE_UP_MINUTES * 60
     stop_timeout_s: float = 120.0
+    input_wait_s: float = DEFAULT_INPUT_WAIT_S
     wait: bool = True
     limit: int | None = None
     retry_failed: bool = False
@@ -99,6 +108,9 @@ def runtime_settings(options: argparse.Namespace) -> RuntimeSettings:
         raise UsageError(f"--retries must be 0 or more, not {retries}")
     for flag in ("task_timeout", "poll_interval", "stop_timeout", "retry_delay"):
         _positive(getattr(options, flag, None), "--" + flag.replace("_", "-"))
+    input_wait = getattr(options, "input_wait", DEFAULT_INPUT_WAIT_S)
+    if input_wait is None or not 0 <= input_wait < float("inf"):
+        raise UsageError(f"--input-wait must be 0 or more seconds, not {input_wait}")
     batch = getattr(options, "batch_size", None)
     if batch is not None and batch < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch}")
@@ -115,7 +127,7 @@ def runtime_settings(options: argparse.Namespace) -> RuntimeSettings:
         poll_interval_s=getattr(options, "poll_interval", 1.0) or 1.0,
         give_up_s=give_up * 60 if give_up else None,
         stop_timeout_s=getattr(options, "stop_timeout", 120.0) or 120.0,
-        wait=bool(wait), limit=limit,
+        input_wait_s=float(input_wait), wait=bool(wait), limit=limit,
         retry_failed=bool(getattr(options, "retry_failed", False)),
         display=getattr(options, "display", "auto") or "auto")
 

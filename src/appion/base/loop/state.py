@@ -5,6 +5,8 @@
   a second controller prints.
 * ``failed.jsonl``: images that failed after every retry, one JSON object a line,
   so that a restart does not retry them forever and ``appion status`` shows them.
+  An image whose input never arrived within ``--input-wait`` is marked
+  ``not_ready``: a restart waits for it again (the movie may have come since).
 * ``handoff.jsonl``: for chained steps, the images a step produced for the next
   one (the aligned micrographs CTF consumes), so that a restart resumes a chain
   cut between the two steps.
@@ -108,13 +110,15 @@ def lock_owner(rundir: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Failure:
-    """An image a step gave up on, with the last error."""
+    """An image a step gave up on, with the last error; ``not_ready`` when it was only
+    waiting for its input."""
 
     step: str
     image_id: int
     error: str
     attempts: int
     time: float
+    not_ready: bool = False
 
 
 def _append_line(path: Path, record: dict[str, Any]) -> None:
@@ -144,8 +148,11 @@ def read_failures(rundir: Path) -> list[Failure]:
     """The recorded failures, the latest per (step, image)."""
     latest: dict[tuple[str, int], Failure] = {}
     for record in _read_lines(Path(rundir) / FAILED_NAME):
-        failure = Failure(str(record["step"]), int(record["image_id"]), str(record["error"]),
-                          int(record.get("attempts", 0)), float(record.get("time", 0)))
+        error = str(record["error"])
+        not_ready = bool(record.get("not_ready", error.startswith("InputNotReady:")))
+        failure = Failure(str(record["step"]), int(record["image_id"]), error,
+                          int(record.get("attempts", 0)), float(record.get("time", 0)),
+                          not_ready)
         latest[(failure.step, failure.image_id)] = failure
     return list(latest.values())
 
