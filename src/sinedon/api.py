@@ -267,6 +267,36 @@ def insert(model, values: dict[str, Any]) -> int:
     return _run(model, lambda: _insert_columns(model, _db_values(model, data)), retry=False)
 
 
+def insert_many(model, rows: Iterable[dict[str, Any]], *, batch_size: int = 2000) -> int:
+    """Insert many rows, all with the same columns, in batches; return how many.
+
+    Like :func:`insert`, only the given columns are named (the server sets the rest).
+    """
+    from django.db import connections
+    model = model_for(model)
+    prepared = [_db_values(model, _writable(model, row)) for row in rows]
+    if not prepared:
+        return 0
+    columns = list(prepared[0])
+    if any(list(row) != columns for row in prepared):
+        raise SinedonError(f"insert_many into {model._meta.db_table}: every row must give the "
+                           "same columns")
+    database = connections[_alias(model)]
+    quote = database.ops.quote_name
+    statement = (f"INSERT INTO {quote(model._meta.db_table)} "
+                 f"({', '.join(quote(column) for column in columns)}) "
+                 f"VALUES ({', '.join(['%s'] * len(columns))})")
+
+    def operation(batch):
+        with database.cursor() as cursor:
+            cursor.executemany(statement, [list(row.values()) for row in batch])
+
+    for start in range(0, len(prepared), batch_size):
+        batch = prepared[start:start + batch_size]
+        _run(model, lambda batch=batch: operation(batch), retry=False)
+    return len(prepared)
+
+
 def set(model, values: dict[str, Any]) -> int:  # noqa: A001 - the classic sinedon name
     """Insert ``values`` unless an identical row exists; return the row's ``DEF_id``.
 

@@ -119,3 +119,13 @@ def test_lock_conflicts_are_told_apart_as_busy(sqlite_db, code, message):
     other = _translate(OperationalError(1062, "Duplicate entry '1' for key 'PRIMARY'"),
                        sinedon.APPION, "ApCtfData")
     assert type(other) is SinedonError
+
+
+def test_insert_many_names_only_the_given_columns(db):
+    session = sinedon.insert("SessionData", {"name": "bulk"})
+    count = sinedon.insert_many("AcquisitionImageData", (
+        {"session": session, "filename": f"img{index:03d}"} for index in range(5)),
+        batch_size=2)
+    rows = sinedon.filter("AcquisitionImageData", {"session": session})
+    assert count == 5 and [row["filename"] for row in rows] == [f"img{i:03d}" for i in range(5)]
+    assert all(row["def_timestamp"] is not None for row in rows)  # set by the server

@@ -36,11 +36,10 @@ class RowsSession:
             "filename": self._next_filename(), "label": "enn"}) for _ in range(number)]
 
     def bulk_add(self, number: int) -> None:
-        """Insert many exposures at once (one ``bulk_create``), for large sessions."""
-        model = sinedon.model_for("AcquisitionImageData")
-        rows = [model(session=self.id, preset=self.preset_id, label="enn",
-                      filename=self._next_filename()) for _ in range(number)]
-        model.objects.using(sinedon.LEGINON).bulk_create(rows, batch_size=BULK_BATCH)
+        """Insert many exposures at once (batched inserts), for large sessions."""
+        sinedon.insert_many("AcquisitionImageData", (
+            {"session": self.id, "preset": self.preset_id, "label": "enn",
+             "filename": self._next_filename()} for _ in range(number)), batch_size=BULK_BATCH)
 
 
 def start_rows_session(root: Path, name: str) -> RowsSession:
