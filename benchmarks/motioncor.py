@@ -5,13 +5,18 @@ a temporary folder outside the repository with known drift.  Every engine run is
 its own process under GNU time: wall time, peak RSS, decoded movie size and
 global-shift RMSE against the truth.  With ``relion_run_motioncorr`` on PATH,
 RELION's own CPU implementation runs on the same movie with the same threads
-(global and 5×5 patches), no gain and no dose weighting for either engine.  The
+(global and 5×5 patches), no gain; the 5×5 runs dose-weight in both engines
+(1 e/Å²/frame at 1 Å/px, 300 kV; RELION also saves its unweighted sum, as the
+built-in engine always does) unless ``--no-dw``.  Each case gets ``ratios``
+(built-in / RELION wall time and peak memory, both RMSEs) and ``floor``: the
+seconds to decode the movie once and to rfft2 every full-size frame once.  The
 built-in engine runs with classic Appion's B-factors (-Bft 500 150) and, as
 ``builtin_bft150``, with RELION's default B-factor (150 Å² at 1 Å/px); RELION runs
 with its default and, as ``relion_bfactor500``, with classic Appion's global one,
 so that each engine is also compared at the other's setting.
 
     python benchmarks/motioncor.py [--threads 2] [--frames 40] [--skip-eer] [--keep DIR]
+                                   [--scale 0.5] [--no-dw] [--no-relion]
 
 ``APPION_BENCH_QUICK=1`` makes 10-frame K3 and 100-raw-frame EER movies instead.
 """
@@ -63,11 +68,16 @@ def shifted(spectrum_of_scene, shape, grid, dx, dy):
     return scipy.fft.irfft2(spectrum_of_scene * ramp, s=shape, workers=2)
 
 
-def make_k3(path: Path, nframes: int, seed: int = 0) -> np.ndarray:
+def scaled(shape: tuple[int, int], scale: float) -> tuple[int, int]:
+    """``shape`` times ``scale``, each side even (``--scale`` for quick runs)."""
+    return tuple(max(64, int(round(n * scale / 2)) * 2) for n in shape)
+
+
+def make_k3(path: Path, nframes: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
     """A K3-sized LZW TIFF of uint8 counts (≈1 e/px/frame) drifting by known shifts."""
     import scipy.fft
     rng = np.random.default_rng(seed)
-    shape = (4092, 5760)
+    shape = scaled((4092, 5760), scale)
     expected = scene(shape, rng, 1.0)
     spectrum = scipy.fft.rfft2(expected, workers=2)
     grid = rfft_grid(shape)
@@ -80,11 +90,11 @@ def make_k3(path: Path, nframes: int, seed: int = 0) -> np.ndarray:
     return shifts
 
 
-def make_eer(path: Path, raw_frames: int, group: int, seed: int = 1):
+def make_eer(path: Path, raw_frames: int, group: int, seed: int = 1, scale: float = 1.0):
     """A Falcon 4-sized EER (simulator writer) with drift per rendered frame."""
     from appion.simulation import eer
     rng = np.random.default_rng(seed)
-    shape = (4096, 4096)
+    shape = scaled((4096, 4096), scale)
     expected = scene(shape, rng, 1.0)
     cumulative = np.cumsum(expected.ravel() / expected.sum())
     shifts = drift(raw_frames // group, rng)
@@ -199,7 +209,8 @@ def relion_shifts(out: Path, movie: Path):
     sign choices miss the truth by tens of pixels.)
     """
     y_sign = -1.0 if movie.suffix.lower() == ".eer" else 1.0
-    for path in out.rglob(movie.stem + ".star"):
+    stems = {movie.stem, movie.stem.replace(".", "_")}  # RELION writes dots as "_"
+    for path in (path for stem in stems for path in out.rglob(stem + ".star")):
         rows, inside = [], False
         for line in path.read_text().splitlines():
             fields = line.split()
@@ -214,6 +225,33 @@ def relion_shifts(out: Path, movie: Path):
     return None
 
 
+def floor(movie: Path, threads: int, group: int | None = None) -> dict:
+    """Seconds to decode every frame once and to rfft2 every (full-size) frame once."""
+    import scipy.fft
+    from appion.motioncorrection.calc.internal.movie_io import movie_format, open_movie
+    with open_movie(str(movie), movie_format(str(movie)), rendered_frame_size=group) as opened:
+        start = time.perf_counter()
+        count = sum(1 for _ in opened.frames(list(range(opened.nframes)), threads))
+        decode = time.perf_counter() - start
+        shape = opened.shape
+    image = np.random.default_rng(0).random(shape, dtype=np.float32)
+    start = time.perf_counter()
+    scipy.fft.rfft2(image, workers=threads)
+    fft = (time.perf_counter() - start) * count
+    return {"decode_s": round(decode, 2), "fft_every_frame_s": round(fft, 2),
+            "sum_s": round(decode + fft, 2)}
+
+
+def ratios(runs: dict) -> dict:
+    """Built-in / RELION wall time and peak memory, and both RMSEs, where both ran."""
+    mine, theirs = runs.get("builtin", {}), runs.get("relion", {})
+    out = {"builtin_rmse_px": mine.get("rmse_px"), "relion_rmse_px": theirs.get("rmse_px")}
+    for key in ("wall_s", "peak_rss_mib"):
+        if mine.get(key) and theirs.get(key):
+            out[f"{key}_builtin_over_relion"] = round(mine[key] / theirs[key], 3)
+    return out
+
+
 def rmse(shifts, truth) -> float | None:
     if shifts is None:
         return None
@@ -221,23 +259,40 @@ def rmse(shifts, truth) -> float | None:
     return round(float(np.sqrt(np.mean(np.sum((shifts - truth) ** 2, axis=1)))), 4)
 
 
+DOSE_WEIGHTING = (["--dose-per-frame", "1", "--kv", "300"],
+                  ["--dose_weighting", "--voltage", "300", "--save_noDW"])
+
+
 def run_case(name, movie, truth, decoded_mib, folder, threads, patches, extra=(),
-             relion_extra=()):
-    """Both engines on one movie, global and patches; a dict for the report."""
+             relion_extra=(), dose_weight=True, with_relion=True):
+    """Both engines on one movie, global and patches; a dict for the report.
+
+    Patch runs dose-weight in both engines when ``dose_weight``.
+    """
     rows = {"movie": name, "decoded_movie_mib": round(decoded_mib)}
     for patch in patches:
         label = "global" if patch == (0, 0) else f"patch_{patch[0]}x{patch[1]}"
-        runs = {"builtin": builtin(movie, folder / f"{name}_{label}.mrc", threads, patch, extra)}
-        if name == "k3" and patch == (0, 0):
+        weighted = dose_weight and patch != (0, 0)
+        mine = [*extra, *(DOSE_WEIGHTING[0] if weighted else [])]
+        theirs = [*relion_extra, *(DOSE_WEIGHTING[1] if weighted else [])]
+        if weighted:
+            label += "_dw"
+        runs = {"builtin": builtin(movie, folder / f"{name}_{label}.mrc", threads, patch, mine)}
+        if patch == (0, 0):  # also at RELION's B-factor (150 Å² at 1 Å/px)
             runs["builtin_bft150"] = builtin(movie, folder / f"{name}_{label}_b150.mrc", threads,
                                              patch, [*extra, "--bft", "150", "150"])
-        runs["relion"] = relion(movie, folder, threads, patch, relion_extra)
-        if name == "k3" and patch == (0, 0):
-            runs["relion_bfactor500"] = relion(movie, folder, threads, patch, relion_extra,
+        if with_relion:
+            runs["relion"] = relion(movie, folder, threads, patch, theirs)
+        if with_relion and name == "k3" and patch == (0, 0):
+            runs["relion_bfactor500"] = relion(movie, folder, threads, patch, theirs,
                                                bfactor=500.0)
         for run in runs.values():
             if "shifts" in run:
                 run["rmse_px"] = rmse(run.pop("shifts"), truth)
+        runs["ratios"] = ratios(runs)
+        if runs["builtin"].get("peak_rss_mib"):
+            runs["builtin_peak_over_decoded"] = round(
+                runs["builtin"]["peak_rss_mib"] / decoded_mib, 2)
         rows[label] = runs
     return rows
 
@@ -254,26 +309,41 @@ def main() -> None:
     parser.add_argument("--eer-raw-frames", type=int, default=400)
     parser.add_argument("--skip-eer", action="store_true")
     parser.add_argument("--keep", help="folder to keep (and reuse) the movies in")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="frame sides times this (0.5: quarter-size movies)")
+    parser.add_argument("--no-dw", action="store_true", help="no dose weighting anywhere")
+    parser.add_argument("--no-relion", action="store_true", help="the built-in engine only")
     args = parser.parse_args()
     if os.environ.get("APPION_BENCH_QUICK") == "1":  # benchmarks/run_all.py --quick
         args.frames, args.eer_raw_frames = min(args.frames, 10), min(args.eer_raw_frames, 100)
     folder = Path(args.keep or tempfile.mkdtemp(prefix="appion-motioncor-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    report = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_before": load(),
-              "cases": []}
+    report = {"threads": args.threads, "cpu_count": os.cpu_count(), "scale": args.scale,
+              "load_before": load(), "cases": []}
+    options = {"dose_weight": not args.no_dw, "with_relion": not args.no_relion}
+    suffix = "" if args.scale == 1 else f"_x{args.scale:g}".replace(".", "p")
     try:
-        k3 = folder / "k3.tif"
-        truth = reuse_or_make(k3, lambda: make_k3(k3, args.frames))
-        report["cases"].append(run_case("k3", k3, truth, 5760 * 4092 * args.frames / 2**20,
-                                        folder, args.threads, [(0, 0), (5, 5)]))
+        k3 = folder / f"k3{suffix}.tif"
+        truth = reuse_or_make(k3, lambda: make_k3(k3, args.frames, scale=args.scale))
+        rows, cols = scaled((4092, 5760), args.scale)
+        case = run_case("k3", k3, truth, rows * cols * len(truth) / 2**20, folder, args.threads,
+                        [(0, 0), (5, 5)], **options)
+        case["floor"] = floor(k3, args.threads)
+        report["cases"].append(case)
         if not args.skip_eer:
             group = max(1, args.eer_raw_frames // 40)
-            movie = folder / "falcon4.eer"
-            truth = reuse_or_make(movie, lambda: make_eer(movie, args.eer_raw_frames, group))
-            case = run_case("eer", movie, truth, 4096 * 4096 * args.eer_raw_frames / 2**20 / 8,
-                            folder, args.threads, [(0, 0)], ["--eer-group", str(group)],
-                            ["--eer_grouping", str(group)])
-            case["rendered_movie_mib"] = round(4096 * 4096 * len(truth) / 2**20)
+            movie = folder / f"falcon4{suffix}.eer"
+            truth = reuse_or_make(movie, lambda: make_eer(movie, args.eer_raw_frames, group,
+                                                          scale=args.scale))
+            side = scaled((4096, 4096), args.scale)[0]
+            if side != 4096:  # RELION 3.1: "we support only 4096x4096 pixel EER movies"
+                options["with_relion"] = False
+            case = run_case("eer", movie, truth, side * side * args.eer_raw_frames / 2**20 / 8,
+                            folder, args.threads, [(0, 0), (5, 5)],
+                            ["--eer-group", str(group)], ["--eer_grouping", str(group)],
+                            **options)
+            case["rendered_movie_mib"] = round(side * side * len(truth) / 2**20)
+            case["floor"] = floor(movie, args.threads, group)
             report["cases"].append(case)
     finally:
         if not args.keep:

@@ -283,10 +283,47 @@ def _own_spectra(spectra: np.ndarray, shape: tuple[int, int], shifts: np.ndarray
         part = range(start, min(count, start + BATCH))
         own = np.empty((len(part), *spectra.shape[1:]), spectra.dtype)
         for row, index in enumerate(part):
-            first = max(0, min(index - (group - 1) // 2, count - group))
-            last = min(count, first + group) - 1
+            first, last = _group_window(index, count, group)
             own[row] = cumulative[last] - (cumulative[first - 1] if first else 0)
         yield slice(part.start, part.stop), own
+
+
+def _group_window(index: int, count: int, group: int) -> tuple[int, int]:
+    """First and last frame of the group measured for frame ``index`` (kept inside the stack)."""
+    first = max(0, min(index - (group - 1) // 2, count - group))
+    return first, min(count, first + group) - 1
+
+
+def group_centres(count: int, group: int) -> np.ndarray:
+    """The (fractional) frame index each frame's group measures: its window's middle."""
+    return np.array([sum(_group_window(index, count, group)) / 2 for index in range(count)])
+
+
+def at_frames(updates: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Shift updates measured at group ``centres`` (n, 2), linearly moved onto frame indices.
+
+    An even group measures the motion half a frame after its frame, and the groups of
+    the first and last frames are pulled inwards; without this, every shift would
+    carry the drift of that offset (frame 0's error is then subtracted from all).
+    :func:`align_stack` uses it for even groups only: with odd groups of 3 or more
+    the per-frame iteration is ill-posed either way (several pixels off on drifting
+    test movies, with or without it).
+    """
+    where, first = np.unique(centres, return_index=True)
+    if len(where) < 2 or np.array_equal(centres, np.arange(len(centres))):
+        return updates
+    frames = np.arange(len(centres), dtype=float)
+    return np.stack([_linear(frames, where, column) for column in updates[first].T], axis=1)
+
+
+def _linear(x: np.ndarray, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.interp`` that continues the end segments' lines beyond ``where``."""
+    out = np.interp(x, where, values)
+    low, high = x < where[0], x > where[-1]
+    out[low] = values[0] + (x[low] - where[0]) * (values[1] - values[0]) / (where[1] - where[0])
+    out[high] = values[-1] + (x[high] - where[-1]) * (
+        (values[-1] - values[-2]) / (where[-1] - where[-2]))
+    return out
 
 
 def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray, *,
@@ -327,6 +364,8 @@ def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray,
 
         updates = np.concatenate(list(_imap(threads, peaks,
                                             _own_spectra(spectra, shape, shifts, group))))
+        if group % 2 == 0:  # odd groups are centred but for the ends: left as they were
+            updates = at_frames(updates, group_centres(count, group))
         shifts += updates
         error = float(np.mean(np.hypot(updates[:, 0] * scale[0], updates[:, 1] * scale[1])))
         errors.append(error)
