@@ -70,10 +70,12 @@ def _normalise(model, values: dict[str, Any] | None) -> dict[str, Any]:
     return normalised
 
 
-def _writable(model, values: dict[str, Any] | None) -> dict[str, Any]:
-    """``values`` by field name, without the declared columns the real table lacks."""
+def _writable(model, values: dict[str, Any] | None,
+              absent: frozenset[str] | None = None) -> dict[str, Any]:
+    """``values`` by field name, without the declared columns the real table lacks
+    (``absent``, learned here when not given)."""
     data = _normalise(model, values)
-    absent = _absent(model)
+    absent = _absent(model) if absent is None else absent
     return {key: value for key, value in data.items() if key not in absent}
 
 
@@ -94,12 +96,7 @@ def _where(model, where: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _absent(model) -> frozenset[str]:
-    return _run(model, lambda: _checked_absent(model))
-
-
-def _checked_absent(model) -> frozenset[str]:
-    tables.present_fields(model)
-    return tables.absent_field_names(model)
+    return _run(model, lambda: tables.absent_field_names(model))
 
 
 def _readable(model, fields: Iterable[str] | None) -> tuple[list[str], list[str]]:
@@ -234,22 +231,25 @@ def _db_values(model, data: dict[str, Any]) -> dict[str, Any]:
             for name, value in data.items()}
 
 
+def _insert_sql(database, model, columns: Iterable[str]) -> str:
+    """``INSERT`` naming exactly ``columns`` (the server fills in the rest)."""
+    quote = database.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = list(columns)
+    if columns:
+        names = ", ".join(quote(column) for column in columns)
+        return f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+    if database.vendor == "sqlite":
+        return f"INSERT INTO {table} DEFAULT VALUES"
+    return f"INSERT INTO {table} () VALUES ()"
+
+
 def _insert_columns(model, values: dict[str, Any]) -> int:
     """``INSERT`` exactly these columns (the server fills in the rest); the new id."""
     from django.db import connections
     database = connections[_alias(model)]
-    quote = database.ops.quote_name
-    table = quote(model._meta.db_table)
     with database.cursor() as cursor:
-        if values:
-            names = ", ".join(quote(column) for column in values)
-            marks = ", ".join(["%s"] * len(values))
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})",
-                           list(values.values()))
-        elif database.vendor == "sqlite":
-            cursor.execute(f"INSERT INTO {table} DEFAULT VALUES")
-        else:
-            cursor.execute(f"INSERT INTO {table} () VALUES ()")
+        cursor.execute(_insert_sql(database, model, values), list(values.values()))
         return int(cursor.lastrowid)
 
 
@@ -274,7 +274,8 @@ def insert_many(model, rows: Iterable[dict[str, Any]], *, batch_size: int = 2000
     """
     from django.db import connections
     model = model_for(model)
-    prepared = [_db_values(model, _writable(model, row)) for row in rows]
+    absent = _absent(model)
+    prepared = [_db_values(model, _writable(model, row, absent)) for row in rows]
     if not prepared:
         return 0
     columns = list(prepared[0])
@@ -282,10 +283,7 @@ def insert_many(model, rows: Iterable[dict[str, Any]], *, batch_size: int = 2000
         raise SinedonError(f"insert_many into {model._meta.db_table}: every row must give the "
                            "same columns")
     database = connections[_alias(model)]
-    quote = database.ops.quote_name
-    statement = (f"INSERT INTO {quote(model._meta.db_table)} "
-                 f"({', '.join(quote(column) for column in columns)}) "
-                 f"VALUES ({', '.join(['%s'] * len(columns))})")
+    statement = _insert_sql(database, model, columns)
 
     def operation(batch):
         with database.cursor() as cursor:

@@ -177,7 +177,6 @@ def absent_optional_columns(alias: str) -> list[str]:
     for model in models_of(alias):
         if model._meta.db_table not in present:
             continue
-        columns = tables.real_columns(model)
         absent.extend(f"{model._meta.db_table}.{field.column}"
-                      for field in model._meta.concrete_fields if field.column not in columns)
+                      for field in tables.absent_fields(model, tables.real_columns(model)))
     return absent

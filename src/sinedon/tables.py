@@ -72,18 +72,17 @@ def _introspect(model) -> frozenset[str]:
     return frozenset(column.name for column in description)
 
 
-def present_fields(model) -> list:
-    """The model's fields whose column the real table has, after checking the required ones."""
-    columns = real_columns(model)
-    require_columns(model, columns)
-    return [field for field in model._meta.concrete_fields if field.column in columns]
+def absent_fields(model, columns: frozenset[str]) -> list:
+    """The model's declared fields whose column is not among ``columns``."""
+    return [field for field in model._meta.concrete_fields if field.column not in columns]
 
 
 def absent_field_names(model) -> frozenset[str]:
-    """Python names of declared (optional) fields the real table lacks."""
+    """Python names of the declared (optional) fields the real table lacks, after checking
+    that it has every required one (:class:`MissingColumn` otherwise)."""
     columns = real_columns(model)
-    return frozenset(field.name for field in model._meta.concrete_fields
-                     if field.column not in columns)
+    require_columns(model, columns)
+    return frozenset(field.name for field in absent_fields(model, columns))
 
 
 def missing_required(model, columns: frozenset[str]) -> list[str]:
