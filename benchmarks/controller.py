@@ -28,7 +28,7 @@ from pathlib import Path
 import sinedon
 from sinedon import schema
 
-from appion.base.cli.pipeline import parse_pipeline_options
+from appion.cli.pipeline import parse_pipeline_options
 from appion.base.loop import run_pipeline
 from appion.base.loop.controller import Events
 from appion.base.loop.feed import ImageFeed

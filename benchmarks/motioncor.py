@@ -140,7 +140,7 @@ def timed(command: list[str], env=None) -> tuple[float, float | None, subprocess
 
 def builtin(movie: Path, out: Path, threads: int, patch: tuple[int, int], extra=()):
     """The built-in engine (``appion motioncor``) on one movie, as its own process."""
-    command = [sys.executable, "-m", "appion.base.cli.main", "motioncor", str(movie),
+    command = [sys.executable, "-m", "appion.cli.main", "motioncor", str(movie),
                "--out", str(out), "--json", "--threads", str(threads), "--apix", "1.0",
                "--patch", *map(str, patch), *extra]
     wall, rss, done = timed(command)

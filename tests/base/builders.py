@@ -7,7 +7,7 @@ import math
 
 import sinedon
 
-from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
+from appion.cli.classic_options import (ClassicArgumentParser, add_loop_options,
                                              add_script_options)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appion.base.cli.runjob import (is_wrapper_token, parse_job_request, slurm_walltime,
+from appion.cli.runjob import (is_wrapper_token, parse_job_request, slurm_walltime,
                                     split_launcher_flags)
 
 DATA = Path(__file__).parent.parent / "data"

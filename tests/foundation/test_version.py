@@ -30,7 +30,7 @@ def test_a_closed_pipe_ends_quietly(capsys, monkeypatch):
     """``appion ... | head`` closes stdout early: exit 141 (SIGPIPE), no traceback."""
     import os
 
-    from appion.base.cli.entry import run_entry_point
+    from appion.cli.entry import run_entry_point
 
     read_end, write_end = os.pipe()
     monkeypatch.setattr("sys.stdout", os.fdopen(os.dup(write_end), "w"))

@@ -63,7 +63,7 @@ def test_a_signal_as_the_job_row_appears_ends_the_run_cleanly(db, tmp_path, sign
 
 
 def test_the_stop_handlers_are_there_from_the_start():
-    from appion.base.cli.entry import run_entry_point
+    from appion.cli.entry import run_entry_point
     from appion.base.signals import Stopped
 
     def main(argv):
@@ -78,7 +78,7 @@ def test_the_stop_handlers_are_there_from_the_start():
 
 
 def test_a_signal_while_the_job_row_is_written_waits_for_the_write():
-    from appion.base.cli.entry import run_entry_point
+    from appion.cli.entry import run_entry_point
     from appion.base.signals import deferred
 
     written = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sinedon
 
-from appion.base.cli.pipeline import parse_pipeline_options
+from appion.cli.pipeline import parse_pipeline_options
 from appion.simulation.rows import RowsSession, start_rows_session
 
 

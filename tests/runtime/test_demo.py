@@ -2,7 +2,7 @@
 
 import os
 
-from appion.base.cli.demo import exposure_label
+from appion.cli.demo import exposure_label
 
 
 def test_exposure_label_keeps_the_target_path_without_padding():

@@ -9,7 +9,7 @@ from appion.base.cluster.settings import cluster_settings
 from appion.base.cluster.slurm import slurm_cluster_options
 from appion.base.errors import UsageError
 from appion.base.loop import add_runtime_options, runtime_settings
-from appion.base.cli.classic_options import add_loop_options
+from appion.cli.classic_options import add_loop_options
 
 
 def parse(args, tmp_path, monkeypatch):

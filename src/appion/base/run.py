@@ -29,7 +29,7 @@ from pathlib import Path
 import sinedon
 from sinedon.errors import SinedonError
 
-from appion.base.cli.classic_options import (check_classic_options, finish_classic_options,
+from appion.cli.classic_options import (check_classic_options, finish_classic_options,
                                              ignored_classic_flags, program_name)
 from appion.base.errors import AppionError
 from appion.base.retrieve.session import check_preset, find_session, session_project

@@ -1,7 +1,7 @@
 """SIGTERM and SIGINT from the first instant of a command: a clean stop, never a kill.
 
 :func:`stop_handlers` is the first thing an entry point does
-(:func:`appion.base.cli.entry.run_entry_point`): until the controller installs its own
+(:func:`appion.cli.entry.run_entry_point`): until the controller installs its own
 handlers (let running tasks finish, then exit 0), a signal raises :class:`Stopped`
 in the main thread, so that :func:`appion.base.run.job_guard` marks the job row and
 the entry point prints one line and exits ``128 + signal number`` (143 for SIGTERM,

@@ -7,7 +7,7 @@ writes nothing); they differ in their processing folder and Gctf's own flags.
 
 from __future__ import annotations
 
-from appion.base.cli.classic_step import ClassicProgram, make_main
+from appion.cli.classic import ClassicProgram, make_main
 
 
 def _ctf_program(prog: str, procdir: str, flavour: str, program_name: str) -> ClassicProgram:

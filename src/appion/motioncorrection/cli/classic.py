@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from appion.base.cli import classic_step
-from appion.base.cli.classic_step import ClassicProgram, make_main
+from appion.cli import classic as classic_step
+from appion.cli.classic import ClassicProgram, make_main
 
 PROG = "makeDDAlignMotionCor2_UCSF.py"
 

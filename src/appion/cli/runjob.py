@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from appion.base.cli.entry import run_entry_point
+from appion.cli.entry import run_entry_point
 from appion.base.errors import EngineError, UsageError
 
 PROG = "runJob.py"
@@ -50,7 +50,7 @@ LAUNCHER_FLAGS = {"--ppn": "ppn", "--nodes": "nodes", "--walltime": "walltime",
 RUNDIR_FLAGS = ("--rundir", "--outdir", "-R")
 DEFAULT_TEMPLATE_DIR = "/etc/appion/templates"
 DEFAULT_TEMPLATE = "slurm_job.sh.j2"
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 SBATCH_TIMEOUT_S = 120
 #: Template variables that may reach an ``#SBATCH`` line, and the flag each comes from.
 DIRECTIVE_FLAGS = {"runname": "--runname", "job_name": "--runname", "rundir": "--rundir",

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
+from appion.cli.classic_options import (ClassicArgumentParser, add_loop_options,
                                              add_script_options, check_classic_options)
-from appion.base.cli.entry import configure_logging
+from appion.cli.entry import configure_logging
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def make_main(program: ClassicProgram) -> Callable[[Sequence[str] | None], None]
     """The console-script entry point of ``program``: one-line errors, exit status."""
     import sys
 
-    from appion.base.cli.entry import run_entry_point
+    from appion.cli.entry import run_entry_point
 
     def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_entry_point(program.prog,

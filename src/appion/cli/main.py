@@ -14,17 +14,17 @@ import sys
 from collections.abc import Sequence
 
 import appion
-from appion.base.cli.entry import configure_logging, run_entry_point
+from appion.cli.entry import configure_logging, run_entry_point
 
 #: Modules that register subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
-    "appion.base.cli.db",
+    "appion.cli.db",
     "appion.simulation.cli",
     "appion.motioncorrection.cli.standalone",
     "appion.ctfestimation.cli.standalone",
-    "appion.base.cli.pipeline",
-    "appion.base.cli.status",
-    "appion.base.cli.demo",
+    "appion.cli.pipeline",
+    "appion.cli.status",
+    "appion.cli.demo",
     "appion.curation.cli",
     "appion.export.cli",
 )

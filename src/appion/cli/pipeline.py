@@ -25,7 +25,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from appion.base.cli.classic_options import (ClassicArgumentParser, add_loop_options,
+from appion.cli.classic_options import (ClassicArgumentParser, add_loop_options,
                                              add_script_options)
 from appion.base.errors import UsageError
 

@@ -98,7 +98,7 @@ class Microscope(threading.Thread):
 
 
 def _pipeline_options(folder: Path, workers: int) -> argparse.Namespace:
-    from appion.base.cli.main import build_parser
+    from appion.cli.main import build_parser
     return build_parser().parse_args([
         "pipeline", "--projectid", str(PROJECT), "--session", SESSION, "--preset", "enn",
         "--runname", "demo-run", "--rundir", str(folder / "runs" / "demo-run"),
@@ -110,7 +110,7 @@ def _pipeline_options(folder: Path, workers: int) -> argparse.Namespace:
 def run_demo(args: argparse.Namespace) -> int:
     from sinedon import schema
 
-    from appion.base.cli.pipeline import make_steps, step_names
+    from appion.cli.pipeline import make_steps, step_names
     from appion.base.run import job_guard, prepare_run
     from appion.simulation.session import start_session
 
