@@ -9,14 +9,45 @@ dict API::
     sinedon.set("ApPathData", {"path": "/data/appion/run1"})
 """
 
-from sinedon.api import (atomic, copy_row, count, delete, filter, get, ids, insert,
-                         insert_many, max_id, model_for, newest, rows_by_ids, set,
-                         table_exists, update)
-from sinedon.config import (ALIASES, APPION, LEGINON, PROJECT, SinedonConfig, embedded_config,
-                            load_config, read_config_file)
-from sinedon.connection import close_all, close_connection, current_config, setup
-from sinedon.errors import (ConfigError, DatabaseBusy, DatabaseUnreachable, MissingColumn,
-                            MissingTable, NotSetUp, SinedonError)
+from sinedon.api import (
+                         atomic,
+                         copy_row,
+                         count,
+                         delete,
+                         filter,
+                         get,
+                         ids,
+                         insert,
+                         insert_many,
+                         max_id,
+                         model_for,
+                         newest,
+                         rows_by_ids,
+                         set,
+                         table_exists,
+                         update,
+)
+from sinedon.config import (
+                         ALIASES,
+                         APPION,
+                         LEGINON,
+                         PROJECT,
+                         SinedonConfig,
+                         embedded_config,
+                         load_config,
+                         read_config_file,
+)
+from sinedon.connection import close_all, close_connection, current_config
+from sinedon.errors import (
+                         ConfigError,
+                         DatabaseBusy,
+                         DatabaseUnreachable,
+                         MissingColumn,
+                         MissingTable,
+                         NotSetUp,
+                         SinedonError,
+)
+from sinedon.project import setup
 
 __all__ = [
     "ALIASES", "APPION", "LEGINON", "PROJECT", "ConfigError", "DatabaseBusy",

@@ -22,6 +22,7 @@ an optional column a site's table lacks reads as ``None`` and is not written (se
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,7 +74,7 @@ def ref(table: str, key: str, database: str | None = None) -> Column:
     return Column(db_name, models.BigIntegerField, (("db_index", True),))
 
 
-def subd(key: str, members: str = "xy", kind: str = "float") -> list[Column]:
+def subd(key: str, members: Sequence[str] = "xy", kind: str = "float") -> list[Column]:
     """``SUBD|key|x``, ``SUBD|key|y`` … (``kind`` is ``float`` or ``int``); a nested
     key ``stigmator|condenser`` becomes ``SUBD|stigmator|SUBD|condenser|x``."""
     field_class = models.FloatField if kind == "float" else models.BigIntegerField

@@ -85,7 +85,7 @@ class SinedonConfig:
     databases: dict[str, DatabaseLocation]
     source: str
 
-    def with_appion_database(self, name: str) -> "SinedonConfig":
+    def with_appion_database(self, name: str) -> SinedonConfig:
         databases = dict(self.databases)
         databases[APPION] = replace(databases[APPION], name=name)
         return SinedonConfig(databases, self.source)

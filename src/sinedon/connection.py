@@ -1,7 +1,8 @@
 """Configure Django for the Leginon, project and Appion databases, in any process.
 
-``setup()`` may be called again (another project, another configuration): the
-database aliases are re-pointed and their old connections closed.
+:func:`configure` may be called again (another project, another configuration): the
+database aliases are re-pointed and their old connections closed.  Choosing the
+project's database (``setup``) is :mod:`sinedon.project`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import copy
 import logging
 import os
 import threading
+from typing import TypedDict
 
-from sinedon.config import (ALIASES, APPION, PROJECT, DatabaseLocation, SinedonConfig,
-                            check_database_name, load_config)
+from sinedon.config import ALIASES, APPION, DatabaseLocation, SinedonConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,20 @@ def _mysql_options() -> dict:
     return options
 
 
-_lock = threading.RLock()
-_state: dict[str, object] = {"config": None, "projectid": None}
+class _State(TypedDict, total=False):
+    """The configuration in force and the Django databases it set up."""
+
+    config: SinedonConfig | None
+    projectid: int | None
+    databases: dict[str, dict]
+
+
+lock = threading.RLock()
+state: _State = {"config": None, "projectid": None}
 
 
 def _sqlite_options() -> dict:
-    options = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    options: dict[str, int | str] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     import django
     if django.VERSION >= (5, 1):
         # take the write lock at BEGIN: a read-then-write transaction then waits for
@@ -62,6 +71,7 @@ def _sqlite_options() -> dict:
 
 def _django_database(location: DatabaseLocation) -> dict:
     if location.engine == "sqlite":
+        assert location.sqlite_dir is not None  # a sqlite location always has one
         location.sqlite_dir.mkdir(parents=True, exist_ok=True)
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(location.sqlite_path),
                 "OPTIONS": _sqlite_options(), "TEST": {"NAME": None}}
@@ -71,7 +81,7 @@ def _django_database(location: DatabaseLocation) -> dict:
             "OPTIONS": _mysql_options()}
 
 
-def _databases(config: SinedonConfig) -> dict[str, dict]:
+def databases(config: SinedonConfig) -> dict[str, dict]:
     databases = {alias: _django_database(config.databases[alias]) for alias in ALIASES}
     databases["default"] = {}
     return databases
@@ -85,7 +95,7 @@ def _on_sqlite_connect(sender, connection, **kwargs) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
 
 
-def _configure_django(databases: dict[str, dict]) -> None:
+def configure_django(databases: dict[str, dict]) -> None:
     import django
     from django.conf import settings
 
@@ -100,12 +110,12 @@ def _configure_django(databases: dict[str, dict]) -> None:
             DATABASE_ROUTERS=["sinedon.router.DatabaseRouter"], USE_TZ=False,
             DEFAULT_AUTO_FIELD="django.db.models.BigAutoField")
         django.setup()
-        _state["databases"] = databases
+        state["databases"] = databases
         from django.db.backends.signals import connection_created
         connection_created.connect(_on_sqlite_connect, dispatch_uid="sinedon-sqlite-pragmas")
         return
     from django.db import connections
-    previous = _state.get("databases") or {}
+    previous = state.get("databases") or {}
     for alias, database in databases.items():
         if alias == "default" or previous.get(alias) == database:
             continue
@@ -113,7 +123,7 @@ def _configure_django(databases: dict[str, dict]) -> None:
         completed = connections.configure_settings({"default": {}, alias: dict(database)})
         connections.settings[alias] = completed[alias]
         settings.DATABASES[alias] = completed[alias]
-    _state["databases"] = databases
+    state["databases"] = databases
 
 
 def close_connection(alias: str) -> None:
@@ -134,44 +144,9 @@ def close_all() -> None:
         close_connection(alias)
 
 
-def resolve_appion_database(config: SinedonConfig, projectid: int) -> str:
-    """The project's Appion database: ``processingdb.appiondb``, else ``ap<projectid>``."""
-    from sinedon import api
-    row = None
-    try:
-        if api.table_exists(PROJECT, "processingdb"):
-            row = api.get("processingdb", {"project": projectid})
-    except Exception as error:  # an unreachable project database is reported by callers
-        log.debug("no processingdb lookup for project %s: %s", projectid, error)
-    if row and row.get("appiondb"):
-        return check_database_name(row["appiondb"], f"processingdb (project {projectid})")
-    return f"ap{projectid}"
-
-
-def setup(projectid: int | None = None,
-          config: SinedonConfig | str | None = None) -> SinedonConfig:
-    """Point the ``leginondata``, ``projectdata`` and ``appiondata`` aliases at the databases.
-
-    ``projectid`` selects the project's Appion database as classic Appion does.
-    Returns the configuration in force.
-    """
-    from sinedon import tables
-    with _lock:
-        tables.forget()
-        resolved = load_config(config)
-        _configure_django(_databases(resolved))
-        if projectid is not None:
-            name = resolve_appion_database(resolved, int(projectid))
-            resolved = resolved.with_appion_database(name)
-            _configure_django(_databases(resolved))
-        _state["config"] = resolved
-        _state["projectid"] = projectid
-        return resolved
-
-
 def current_config() -> SinedonConfig:
     from sinedon.errors import NotSetUp
-    config = _state["config"]
+    config = state["config"]
     if config is None:
         raise NotSetUp("the databases are not configured; call sinedon.setup() first")
     return config

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sinedon import connection, tables
-from sinedon.api import translated_errors
+from sinedon import connection, project, tables
 from sinedon.config import DatabaseLocation, check_database_name
+from sinedon.failures import translated_errors
 
 
 def models_of(alias: str) -> list:
@@ -110,14 +110,14 @@ def init_all(projectid: int, *, project_name: str | None = None, appion_db: str 
     """
     from sinedon import api
     from sinedon.config import APPION, LEGINON, PROJECT
-    connection.setup(config=config)
+    project.setup(config=config)
     reports = [init_database(LEGINON), init_database(PROJECT)]
     if api.get("projects", {"id": projectid}) is None:
         api.insert("projects", {"id": projectid,
                                 "name": project_name or f"project {projectid}", "hidden": False})
     if appion_db:
         api.set("processingdb", {"project": projectid, "appiondb": appion_db})
-    connection.setup(projectid=projectid, config=config)
+    project.setup(projectid=projectid, config=config)
     reports.append(init_database(APPION))
     return reports
 
@@ -126,10 +126,10 @@ def init_new_databases(projectid: int, *, config=None) -> list[InitReport]:
     """Set sinedon up for ``projectid`` and create the tables of the databases that do
     not exist yet; an existing database (a site's Leginon) is left as it is."""
     from sinedon.config import APPION, LEGINON, PROJECT
-    connection.setup(config=config)
+    project.setup(config=config)
     reports = [init_database(alias) for alias in (LEGINON, PROJECT)
                if not database_exists(connection.location(alias))]
-    connection.setup(projectid=projectid, config=config)
+    project.setup(projectid=projectid, config=config)
     if not database_exists(connection.location(APPION)):
         reports.append(init_database(APPION))
     return reports
@@ -173,7 +173,7 @@ def check_database(alias: str) -> list[Shortfall]:
 def absent_optional_columns(alias: str) -> list[str]:
     """``Table.column`` of the declared optional columns the database's tables lack."""
     present = existing_tables(alias)
-    absent = []
+    absent: list[str] = []
     for model in models_of(alias):
         if model._meta.db_table not in present:
             continue

@@ -14,6 +14,7 @@ import threading
 
 from sinedon.columns import declared_columns
 from sinedon.errors import MissingColumn, MissingTable
+from sinedon.failures import translated_errors
 
 _lock = threading.Lock()
 _columns: dict[tuple[str, str, str], frozenset[str]] = {}
@@ -58,7 +59,6 @@ def real_columns(model) -> frozenset[str]:
 def _introspect(model) -> frozenset[str]:
     from django.db import connections
 
-    from sinedon.api import translated_errors
     alias, _, table = _key(model)
     where = describe(alias)
     with translated_errors(alias, table):

@@ -7,8 +7,18 @@ like Leginon, are declared; ``required`` marks those Appion cannot work without
 are copied from their source rows whole, every real column kept, declared or not.
 """
 
-from sinedon.columns import (boolean, define_table, integer, mrc, real, ref, required, seq,
-                             subd, text)
+from sinedon.columns import (
+    boolean,
+    define_table,
+    integer,
+    mrc,
+    real,
+    ref,
+    required,
+    seq,
+    subd,
+    text,
+)
 
 APP = "leginondata"
 
