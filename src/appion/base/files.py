@@ -13,7 +13,8 @@ A full disk, a read-only file system or a folder without write permission is an
 ``OutputError`` too (one line naming the folder), never a bad input.
 
 Names that come from a database (Leginon's image file names) become paths only
-through :func:`plain_file_name`: a bare file name, never a path.
+through :func:`appion.base.calc.internal.names.plain_file_name`: a bare file
+name, never a path.
 """
 
 from __future__ import annotations
@@ -37,18 +38,6 @@ OUTPUT_ERRNOS = {errno.ENOSPC: "no space left on the device of {folder}; free sp
                               "folder",
                  errno.EACCES: "no permission to write in {folder}; check its permissions",
                  errno.EPERM: "no permission to write in {folder}; check its permissions"}
-
-
-def plain_file_name(name: object, what: str) -> str:
-    """``name`` when it is a bare file name (no ``/``, not ``.``/``..``, no NUL or other
-    control character); else an :class:`InputFileError` naming ``what``."""
-    text = "" if name is None else str(name)
-    if (not text or text in (".", "..") or "/" in text
-            or any(ord(char) < 32 or ord(char) == 127 for char in text)):
-        raise InputFileError(f"{what} {text!r} is not a plain file name (it is empty, holds "
-                             "'/' or a control character, or is '..'); refusing to use it "
-                             "as a path")
-    return text
 
 
 def output_error(error: OSError, path: str | Path) -> OutputError | None:
@@ -147,3 +136,44 @@ def write_mrc(path: str | Path, data: np.ndarray, pixel_size_a=None) -> Path:
             if pixel_size_a is not None:
                 mrc.voxel_size = pixel_size_a
     return Path(path)
+
+
+def read_mrc(path: str | Path, what: str, advice: str = "check the file", *,
+             dtype=np.float32) -> np.ndarray:
+    """The data of an MRC file as ``dtype`` (``None``: as stored), read whole.
+
+    The one MRC reader of Appion (movies stream through the motion step's movie
+    reader).  An unreadable or malformed file is an
+    :class:`~appion.base.errors.InputFileError`: ``"cannot read <what> <path>
+    (<reason>); <advice>"``.
+    """
+    import mrcfile
+    try:
+        with mrcfile.open(path, permissive=True) as mrc:
+            data = mrc.data
+            if data is None:
+                raise ValueError("no image data")
+            return np.array(data, dtype=dtype, copy=True)
+    except (OSError, ValueError) as error:
+        raise InputFileError(f"cannot read {what} {path} ({error}); {advice}") from None
+
+
+def read_mrc_voxel_size(path: str | Path) -> float | None:
+    """The pixel size (Å) in an MRC file's header; ``None`` when unset or unreadable."""
+    import mrcfile
+    try:
+        with mrcfile.open(path, permissive=True, header_only=True) as mrc:
+            size = float(mrc.voxel_size.x)
+    except (OSError, ValueError):
+        return None
+    return size if size > 0 else None
+
+
+def read_mrc_shape(path: str | Path) -> tuple[int, int] | None:
+    """``(ny, nx)`` from an MRC file's header; ``None`` when unreadable."""
+    import mrcfile
+    try:
+        with mrcfile.open(path, permissive=True, header_only=True) as mrc:
+            return int(mrc.header.ny), int(mrc.header.nx)
+    except (OSError, ValueError):
+        return None

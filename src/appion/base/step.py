@@ -1,75 +1,107 @@
 """The contract between the controller and a processing step.
 
-A step (motion correction, CTF estimation, …) is a module-level object with:
+A step (motion correction, CTF estimation, …) is built once per run from its typed
+options (its package's ``cli`` turns the flags into those) and lives in the
+controller.  It has:
 
 * ``name``: short name (``"motioncor"``, ``"ctf"``), used in Dask keys and logs;
-* ``init_run(run) -> None``: once per run, in the controller: the run's own rows
-  (``ApDDStackRunData``, ``ApAceRunData`` …), idempotently;
+* ``run_task``: the module-level function of the step's ``worker`` module that runs
+  one task on a Dask worker (``Task -> Result``): read files, compute, write outputs
+  under the run directory, return a frozen result.  It is pickled by reference, so
+  a worker imports only the step's worker module, which never imports ``sinedon``
+  or Django.  It raises on failure (an :class:`~appion.base.errors.AppionError` for
+  a bad input);
+* ``init_run(run) -> None``: once per run: the run's own rows (``ApDDStackRunData``,
+  ``ApAceRunData`` …), idempotently;
 * ``done_image_ids(run) -> set[int]``: the source images this run has already stored;
-* ``prepare(run, image_ids) -> list[Task]``: in the controller: read the images'
-  metadata in bulk and compute each task's parameters with pure functions;
-* ``run_task(task) -> Result``: on a worker: read files, compute, write outputs under
-  the run directory, return a frozen Result.  Never touches a database.  Raises on
-  failure (an :class:`~appion.base.errors.AppionError` for a bad input);
-* ``store(run, result) -> list[int]``: in the controller, one transaction per image,
-  idempotent; returns the ids of new images a following step consumes (the aligned
-  micrographs for CTF), or ``[]``.
+* ``prepare(run, image_ids) -> list[Task]``: read the images' metadata in bulk and
+  compute each task's parameters with pure functions; writes no file;
+* ``store(run, result) -> list[int]``: one transaction per image, idempotent; returns
+  the ids of new images a following step consumes (the aligned micrographs for
+  CTF), or ``[]``;
+* ``program_check() -> Callable[[], object] | None``: a picklable check, run once on
+  a worker before any image is taken, that raises an
+  :class:`~appion.base.errors.EngineConfigError` when the chosen engine's program
+  is missing or unusable (``None``: nothing to check).
 
-Optionally, ``check_programs() -> None``: once per run, before any image is taken,
-on a worker (where the engines run; no database): raise an
-:class:`~appion.base.errors.EngineConfigError` when the chosen engine's program is
-missing or unusable, so that the run stops with one line instead of failing every
-image (see :mod:`appion.base.loop.preflight`).
+A step that a classic drop-in runs also has ``dry_run_record(task) -> dict``: the
+JSON line ``--dry-run`` prints for one pending image.
 
 A task that raises is retried only when its error may heal
-(:func:`appion.base.errors.is_retryable`): a bad option, an unreadable input or a
-missing program is recorded as failed at once; a crashed engine, or a movie not
-there yet (:class:`~appion.base.errors.InputNotReady`), is tried again.
-
-Tasks and Results are frozen dataclasses holding plain data (paths, numbers,
-tuples), so they pickle cheaply to any Dask worker.  Every Task has ``image_id``
-(the source image); the controller gives each attempt its deterministic Dask key.
+(:func:`appion.base.errors.is_retryable`).  Tasks and results are frozen
+dataclasses of plain data (paths, numbers, tuples), so they pickle cheaply; every
+task has ``image_id`` (the source image).
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from appion.base.selection import ImageSelection
+
+if TYPE_CHECKING:
+    from appion.base.job import RunJob
+
+
+def _new_job() -> RunJob:
+    from appion.base.job import RunJob
+    return RunJob()
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """Everything a step needs to know about the run, computed once by the controller.
+    """Everything a step needs to know about the run, settled once by the controller.
 
-    ``options`` is the parsed command line (classic flags keep their classic
-    ``dest`` names); ``session`` is the ``SessionData`` row as a dict.
+    ``session`` is the ``SessionData`` row as a dict; ``job`` the run's job row (its
+    id is ``None`` without one); ``program_run_id`` its ``ScriptProgramRun`` row.
     """
 
     runname: str
     rundir: Path
     projectid: int | None
-    session: dict[str, Any]
-    options: argparse.Namespace
+    session: Mapping[str, Any]
+    selection: ImageSelection = field(default_factory=ImageSelection)
     commit: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    step_names: tuple[str, ...] = ()
+    job: RunJob = field(default_factory=_new_job)
+    program_run_id: int | None = None
+
+    @property
+    def writes_rows(self) -> bool:
+        """Whether the run records anything in the database (not ``--no-commit`` or
+        ``--dry-run``)."""
+        return self.commit and not self.dry_run
+
+    @property
+    def job_id(self) -> int | None:
+        return self.job.id
 
 
 @runtime_checkable
 class Step(Protocol):
     name: str
+    run_task: Callable[[Any], Any]
 
     def init_run(self, run: RunContext) -> None: ...
 
     def done_image_ids(self, run: RunContext) -> set[int]: ...
 
-    def prepare(self, run: RunContext, image_ids: list[int]) -> list[Any]: ...
-
-    def run_task(self, task: Any) -> Any: ...
+    def prepare(self, run: RunContext, image_ids: Sequence[int]) -> list[Any]: ...
 
     def store(self, run: RunContext, result: Any) -> list[int]: ...
+
+    def program_check(self) -> Callable[[], object] | None: ...
+
+
+@runtime_checkable
+class ClassicStep(Step, Protocol):
+    """A step a classic drop-in runs: it can say what ``--dry-run`` prints."""
+
+    def dry_run_record(self, task: Any) -> dict[str, Any]: ...
 
 
 def run_id_or_init(find: Callable[[RunContext], int | None],
@@ -82,11 +114,4 @@ def run_id_or_init(find: Callable[[RunContext], int | None],
     return run_id
 
 
-def cached_run_id(run: RunContext, key: str, find: Callable[[], int | None]) -> int | None:
-    """``run.extra[key]``, looked up with ``find()`` until the run's rows exist."""
-    if key not in run.extra:
-        found = find()
-        if found is None:
-            return None
-        run.extra[key] = found
-    return run.extra[key]
+__all__ = ["ClassicStep", "RunContext", "Step", "run_id_or_init"]

@@ -1,50 +1,40 @@
-"""What every classic drop-in that runs one step shares.
+"""The classic drop-ins that run one step, built from the step plug-ins.
 
 ``makeDDAlignMotionCor2_UCSF.py``, ``ctffind4.py`` and ``gctf.py`` each parse
 classic Appion's script and loop flags plus their step's own, check them as
 classic does, record the run (``prepare_run``), and then either print one JSON
 line per pending image (``--dry-run``, which writes nothing) or hand the step to
-the controller (:func:`appion.base.loop.run_pipeline`).
+the controller (:func:`appion.base.loop.run_pipeline`).  Which step serves a
+program, and with which flags, is the step's plug-in's
+:class:`~appion.base.plugins.ClassicProgram`
+(:func:`appion.base.plugins.classic_program`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from appion.cli.classic_options import (ClassicArgumentParser, add_loop_options,
-                                             add_script_options, check_classic_options)
-from appion.cli.entry import configure_logging
-
-
-@dataclass(frozen=True)
-class ClassicProgram:
-    """One classic drop-in: its name, folder, step and what ``--dry-run`` prints."""
-
-    prog: str
-    procdir: str
-    description: str
-    step_module: str  # exposes make_step(options) and add_step_options(parser, ...)
-    dry_run_help: str
-    reprocess: bool = True  # classic DD loops drop --reprocess and --uncorrected
-    step_option_kwargs: dict[str, Any] = field(default_factory=dict)
-    adjust_options: Callable[[argparse.Namespace], None] | None = None
+from appion.base.plugins import ClassicProgram, StepPlugin, classic_program
+from appion.cli.classic_options import (
+    ClassicArgumentParser,
+    add_loop_options,
+    add_script_options,
+    check_classic_options,
+    run_inputs,
+)
+from appion.cli.entry import configure_logging, run_entry_point
 
 
-def _step_module(program: ClassicProgram):
-    import importlib
-    return importlib.import_module(program.step_module)
-
-
-def build_parser(program: ClassicProgram) -> argparse.ArgumentParser:
-    from appion.base.loop import add_runtime_options
+def build_parser(plugin: StepPlugin, program: ClassicProgram) -> argparse.ArgumentParser:
+    """Classic script and loop flags, the step's own, ``--dry-run``, ``-v``, runtime."""
+    from appion.cli.runtime_options import add_runtime_options
     parser = ClassicArgumentParser(prog=program.prog, description=program.description)
     add_script_options(parser, procdir=program.procdir)
     add_loop_options(parser, reprocess=program.reprocess)
-    _step_module(program).add_step_options(parser, **program.step_option_kwargs)
+    plugin.add_options(parser, **program.option_kwargs)
     parser.add_argument("--dry-run", dest="dry_run", action="store_true", default=False,
                         help=program.dry_run_help)
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -60,13 +50,16 @@ def print_dry_run(step, run) -> int:
     return 0
 
 
-def run_classic_program(program: ClassicProgram, argv: Sequence[str] | None) -> int:
+def run_classic_program(prog: str, argv: Sequence[str] | None) -> int:
     """Parse, check, record the run and process it; the job row ends ``D`` or ``E``
-    (:func:`appion.base.run.job_guard`)."""
+    (:func:`appion.base.job.job_guard`)."""
     from appion.base.cluster import check_cluster_programs
-    from appion.base.loop import run_pipeline, runtime_settings
-    from appion.base.run import job_guard, prepare_run
-    parser = build_parser(program)
+    from appion.base.job import job_guard
+    from appion.base.loop import run_pipeline
+    from appion.base.run import prepare_run
+    from appion.cli.runtime_options import runtime_settings
+    plugin, program = classic_program(prog)
+    parser = build_parser(plugin, program)
     options = parser.parse_args(argv)
     configure_logging(options.verbose, quiet=options.dry_run)
     check_classic_options(options)
@@ -77,24 +70,29 @@ def run_classic_program(program: ClassicProgram, argv: Sequence[str] | None) -> 
         options.commit = False
     else:
         check_cluster_programs(settings.cluster)
-    step = _step_module(program).make_step(options)
+    step = plugin.make_step(options)
+    request, selection = run_inputs(options, parser)
     with job_guard() as job:
-        run = prepare_run(options, step_names=[step.name], parser=parser,
-                          program=program.prog, job=job)
+        run = prepare_run(request, selection, step_names=[step.name], program=prog,
+                          job=job)
         if options.dry_run:
             return print_dry_run(step, run)
         return run_pipeline([step], run, settings=settings)
 
 
-def make_main(program: ClassicProgram) -> Callable[[Sequence[str] | None], None]:
-    """The console-script entry point of ``program``: one-line errors, exit status."""
-    import sys
-
-    from appion.cli.entry import run_entry_point
+def make_main(prog: str) -> Callable[[Sequence[str] | None], None]:
+    """The console-script entry point of ``prog``: one-line errors, exit status."""
 
     def main(argv: Sequence[str] | None = None) -> None:
-        sys.exit(run_entry_point(program.prog,
-                                 lambda args: run_classic_program(program, args), argv))
+        sys.exit(run_entry_point(prog, lambda args: run_classic_program(prog, args), argv))
 
-    main.__doc__ = f"Run {program.prog} (console script)."
+    main.__doc__ = f"Run {prog} (console script)."
     return main
+
+
+makeddalign_main = make_main("makeDDAlignMotionCor2_UCSF.py")
+ctffind4_main = make_main("ctffind4.py")
+gctf_main = make_main("gctf.py")
+
+__all__ = ["build_parser", "ctffind4_main", "gctf_main", "make_main", "makeddalign_main",
+           "print_dry_run", "run_classic_program"]

@@ -3,21 +3,26 @@
 Every classic drop-in (``makeDDAlignMotionCor2_UCSF.py``, ``ctffind4.py``,
 ``gctf.py``) and ``appion pipeline`` accept these with their classic spellings,
 defaults and ``dest`` names, so the command lines the classic web UI sends keep
-working.  ``finish_classic_options`` applies classic Appion's checks and derived
-defaults (run name, run directory).
+working.  :func:`run_inputs` applies classic Appion's checks and turns the parsed
+flags into the typed values the run is built from: a
+:class:`~appion.base.run.RunRequest` and an
+:class:`~appion.base.selection.ImageSelection`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import sys
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appion.base.errors import UsageError
+from appion.base.selection import TILT_CHOICES, ImageSelection, mrclist_names
 
-TILT_CHOICES = ("notilt", "hightilt", "lowtilt", "minustilt", "plustilt", "all")
+if TYPE_CHECKING:
+    from appion.base.run import RunRequest
+
+log = logging.getLogger(__name__)
 
 #: Flags that job launchers add and the programs accept and ignore (runJob.py strips
 #: the first four; the web adds the others).
@@ -95,18 +100,6 @@ def add_loop_options(parser: argparse.ArgumentParser, *, reprocess: bool = True)
     group.add_argument("--parallel", dest="parallel", action="store_true", default=False)
 
 
-def default_runname() -> str:
-    """Classic default: a timestamp such as ``run24nov26w13``-like; here ``%y%b%d%H%M%S``."""
-    return datetime.datetime.now().strftime("run%y%b%d%H%M%S").lower()
-
-
-def default_rundir(image_path: str, procdir: str, runname: str) -> Path:
-    """Classic rule: image path with ``leginon`` -> ``appion``, minus ``/rawdata``."""
-    base = image_path.replace("leginon", "appion")
-    base = base.removesuffix("/").removesuffix("/rawdata")
-    return Path(base) / procdir / runname
-
-
 def check_classic_options(options: argparse.Namespace) -> None:
     """Classic conflict checks that need no database."""
     if getattr(options, "mrcnames", None) and getattr(options, "preset", None):
@@ -139,18 +132,53 @@ def ignored_classic_flags(options: argparse.Namespace) -> list[str]:
             if getattr(options, dest, False)]
 
 
-def finish_classic_options(options: argparse.Namespace, image_path: str | None) -> None:
-    """Fill in the run name and directory as classic Appion does."""
-    if not options.runname:
-        options.runname = (Path(options.rundir).name if options.rundir
-                           else default_runname())
-    if not options.rundir:
-        if not image_path:
-            raise UsageError("no --rundir given and the session has no image path to "
-                             "derive it from; give --rundir")
-        options.rundir = str(default_rundir(image_path, options.procdir, options.runname))
-    options.rundir = os.path.abspath(options.rundir)
+def image_selection(options: argparse.Namespace) -> ImageSelection:
+    """The classic loop flags as an :class:`ImageSelection`."""
+    names = mrclist_names(getattr(options, "mrcnames", None))
+    if getattr(options, "mrcnames", None) and not names and not (
+            getattr(options, "sessionname", None) or getattr(options, "expid", None)):
+        raise UsageError("--mrclist names no image; give comma-separated image names")
+    return ImageSelection(
+        session_name=getattr(options, "sessionname", None),
+        session_id=getattr(options, "expid", None),
+        preset=getattr(options, "preset", None), image_names=names,
+        limit=getattr(options, "limit", None),
+        tilt_angle=getattr(options, "tiltangle", None) or "all",
+        start_image_id=getattr(options, "startimgid", None),
+        end_image_id=getattr(options, "endimgid", None),
+        continue_run=bool(getattr(options, "continue", True)),
+        wait=bool(getattr(options, "wait", True)),
+        no_rejects=bool(getattr(options, "norejects", False)),
+        best_images=bool(getattr(options, "bestimages", False)),
+        shuffle=bool(getattr(options, "shuffle", False)),
+        reverse=bool(getattr(options, "reverse", False)))
 
 
-def program_name() -> str:
-    return Path(sys.argv[0]).name
+def run_request(options: argparse.Namespace,
+                parser: argparse.ArgumentParser | None = None) -> RunRequest:
+    """The classic script flags as a :class:`RunRequest`; ``parser`` (optional) gives
+    the real flags of the ``ScriptParamValue`` usages."""
+    from appion.base.run import RunRequest
+    from appion.cli.params import param_usages
+    return RunRequest(
+        procdir=options.procdir, runname=options.runname, rundir=options.rundir,
+        projectid=options.projectid, description=getattr(options, "description", "") or "",
+        commit=bool(options.commit), dry_run=bool(getattr(options, "dry_run", False)),
+        jobid=getattr(options, "jobid", None), jobtype=getattr(options, "jobtype", None),
+        params=tuple(param_usages(options, parser)))
+
+
+def run_inputs(options: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+               ) -> tuple[RunRequest, ImageSelection]:
+    """Check the classic flags, warn about those accepted but not acted on, and return
+    the run's request and image selection."""
+    check_classic_options(options)
+    for warning in ignored_classic_flags(options):
+        log.warning(warning)
+    return run_request(options, parser), image_selection(options)
+
+
+__all__ = ["IGNORED_CLASSIC_FLAGS", "LAUNCHER_FLAGS", "TILT_CHOICES",
+           "ClassicArgumentParser", "add_loop_options", "add_script_options",
+           "check_classic_options", "ignored_classic_flags", "image_selection",
+           "run_inputs", "run_request"]

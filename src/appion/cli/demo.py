@@ -21,6 +21,7 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,13 @@ def _pipeline_options(folder: Path, workers: int) -> argparse.Namespace:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from sinedon import schema
-
+    from appion.base.job import job_guard
+    from appion.base.run import prepare_run
+    from appion.cli.classic_options import run_inputs
     from appion.cli.pipeline import make_steps, step_names
-    from appion.base.run import job_guard, prepare_run
+    from appion.cli.runtime_options import runtime_settings
     from appion.simulation.session import start_session
+    from sinedon import schema
 
     folder = Path(args.folder).expanduser().absolute()
     _fresh_folder(folder)
@@ -128,23 +131,28 @@ def run_demo(args: argparse.Namespace) -> int:
                             extras=False, projectid=PROJECT)
     options = _pipeline_options(folder, args.workers)
     names = step_names(options.steps)
+    settings = runtime_settings(options)
+    request, selection = run_inputs(options)
     with job_guard() as job:
-        run = prepare_run(options, step_names=names, program="appion-demo", job=job)
+        run = prepare_run(request, selection, step_names=names, program="appion-demo",
+                          job=job)
         steps = make_steps(names, options)
-        status = _process(steps, run, Microscope(session, args.exposures, args.interval))
+        status = _process(steps, run, settings,
+                          Microscope(session, args.exposures, args.interval))
     rows = summary_rows(session, run)
     print_summary(rows, run, folder)
     return status
 
 
-def _process(steps: list, run, microscope: Microscope) -> int:
+def _process(steps: list, run, settings, microscope: Microscope) -> int:
     """Run the controller while the simulated microscope collects the session."""
     from appion.base.errors import AppionError
     from appion.base.loop import run_pipeline
     from appion.base.loop.controller import Events
     microscope.start()
     try:
-        status = run_pipeline(steps, run, events=Events(session_ended=microscope.ended))
+        status = run_pipeline(steps, run, settings=settings,
+                              events=Events(session_ended=microscope.ended))
     finally:
         microscope.stop.set()
         microscope.join()
@@ -153,7 +161,7 @@ def _process(steps: list, run, microscope: Microscope) -> int:
     return status
 
 
-def _path_length(xs: list[float], ys: list[float]) -> float:
+def _path_length(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sum(math.hypot(x1 - x0, y1 - y0)
                for x0, y0, x1, y1 in zip(xs, ys, xs[1:], ys[1:]))
 
@@ -166,7 +174,6 @@ def _sequence(text: Any) -> list[float]:
 def summary_rows(session, run) -> list[dict[str, Any]]:
     """Per exposure: measured drift/defocus/resolution (from the database) and truth."""
     import sinedon
-
     from appion.base.loop.state import read_failures
     failures = {(f.step, f.image_id): f.error for f in read_failures(run.rundir)}
     rows = []

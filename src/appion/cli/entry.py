@@ -17,10 +17,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from sinedon.errors import SinedonError
-
 from appion.base.errors import AppionError
 from appion.base.signals import Stopped, stop_handlers
+from sinedon.errors import SinedonError
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
 """The ``appion`` command: one entry point with subcommands.
 
-Each subcommand lives in its step's ``cli`` package and exposes
-``register(subparsers)``, which adds its parser and sets ``func`` to a callable
-taking the parsed arguments and returning an exit status.  Heavy imports stay
-inside those callables so that ``appion --help`` and ``appion --version`` are fast.
+The application's own commands live in modules exposing ``register(subparsers)``,
+which adds a parser and sets ``func`` to a callable taking the parsed arguments and
+returning an exit status; each installed step plug-in
+(:func:`appion.base.plugins.step_plugins`) adds its own commands with
+``add_commands(subparsers)``.  Heavy imports stay inside those callables so that
+``appion --help`` and ``appion --version`` are fast.
 """
 
 from __future__ import annotations
@@ -16,18 +18,27 @@ from collections.abc import Sequence
 import appion
 from appion.cli.entry import configure_logging, run_entry_point
 
-#: Modules that register subcommands, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES = (
-    "appion.cli.db",
-    "appion.simulation.cli",
-    "appion.motioncorrection.cli.standalone",
-    "appion.ctfestimation.cli.standalone",
-    "appion.cli.pipeline",
-    "appion.cli.status",
-    "appion.cli.demo",
-    "appion.curation.cli",
-    "appion.export.cli",
-)
+#: The application's commands listed before the steps' own in ``--help``.
+LEADING_MODULES = ("appion.cli.db", "appion.simulation.cli")
+#: The application's commands listed after the steps' own.
+TRAILING_MODULES = ("appion.cli.pipeline", "appion.cli.status", "appion.cli.demo",
+                    "appion.curation.cli", "appion.export.cli")
+#: Every module that registers an application command.
+SUBCOMMAND_MODULES = LEADING_MODULES + TRAILING_MODULES
+
+
+def _register(subparsers, module_names: Sequence[str]) -> None:
+    for module_name in module_names:
+        importlib.import_module(module_name).register(subparsers)
+
+
+def _add_step_commands(subparsers) -> None:
+    from appion.base.plugins import step_plugin
+    from appion.cli.pipeline import installed_steps
+    for name in installed_steps():
+        plugin = step_plugin(name)
+        if plugin.add_commands is not None:
+            plugin.add_commands(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,14 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue  # a step that has not landed yet
-        module.register(subparsers)
+    _register(subparsers, LEADING_MODULES)
+    _add_step_commands(subparsers)
+    _register(subparsers, TRAILING_MODULES)
     return parser
 
 

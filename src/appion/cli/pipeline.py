@@ -6,11 +6,12 @@
 
 Takes the classic loop flags (``--session``, ``--preset``, ``--no-wait``,
 ``--limit``, ``--no-rejects`` …), the runtime flags (``--cluster``, ``--scheduler``,
-workers, retries, timeouts) and each chosen step's own flags.  Steps are found by
-name in :data:`STEPS` and imported only when used; a step module exposes
-``make_step(options) -> Step`` and may expose ``add_step_options(parser, *,
-pipeline)`` (its flags; ``pipeline=True`` here, so that flags shared by several
-steps, such as the engine, get step-specific names).
+workers, retries, timeouts) and each chosen step's own flags.  Steps are the
+installed plug-ins of the ``appion.steps`` entry-point group
+(:func:`appion.base.plugins.step_plugins`): each adds its flags
+(``add_options(parser, pipeline=True)``, so that flags shared by several steps, such
+as the engine, get step-specific names) and builds its step from the parsed flags
+(``make_step``).
 
 Its job rows (``ApAppionJobData``) have jobtype ``appionpipeline`` unless
 ``--jobtype`` says otherwise: one run does what classic's web runs as two jobs
@@ -20,63 +21,51 @@ Its job rows (``ApAppionJobData``) have jobtype ``appionpipeline`` unless
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Sequence
 
-from appion.cli.classic_options import (ClassicArgumentParser, add_loop_options,
-                                             add_script_options)
 from appion.base.errors import UsageError
+from appion.base.plugins import step_plugin, step_plugins
+from appion.cli.classic_options import (
+    ClassicArgumentParser,
+    add_loop_options,
+    add_script_options,
+    run_inputs,
+)
 
-#: Step name -> ``module`` (factory ``make_step``) or ``module:factory``.
-STEPS = {
-    "motioncor": "appion.motioncorrection.step",
-    "ctf": "appion.ctfestimation.step",
-    "noop": "appion.base.loop.noop_step",
-    "noop2": "appion.base.loop.noop_step:make_second_step",
-}
 DEFAULT_STEPS = "motioncor,ctf"
 PROCDIR = "pipeline"
 #: The program name of its runs (``ScriptProgramName``; jobtype ``appionpipeline``).
 PROGRAM = "appion-pipeline"
 
 
+def installed_steps() -> list[str]:
+    """The installed steps' names: the default chain's first, in chain order, then the
+    others in entry-point order."""
+    default = DEFAULT_STEPS.split(",")
+    names = list(step_plugins())
+    return ([name for name in default if name in names]
+            + [name for name in names if name not in default])
+
+
 def step_names(text: str | None) -> list[str]:
-    """``"motioncor,ctf"`` -> ``["motioncor", "ctf"]``, checked against :data:`STEPS`."""
+    """``"motioncor,ctf"`` -> ``["motioncor", "ctf"]``, checked against the installed
+    steps."""
     names = [part.strip() for part in (text or DEFAULT_STEPS).split(",") if part.strip()]
-    unknown = [name for name in names if name not in STEPS]
+    installed = installed_steps()
+    unknown = [name for name in names if name not in installed]
     if unknown or not names:
         raise UsageError(f"unknown step {unknown[0] if unknown else '(none)'!r} in --steps; "
-                         f"choose from {', '.join(STEPS)}, e.g. --steps motioncor,ctf")
+                         f"choose from {', '.join(installed)}, e.g. --steps motioncor,ctf")
     if len(set(names)) != len(names):
         raise UsageError(f"--steps {text} names a step twice")
     return names
 
 
-def _module_and_factory(name: str) -> tuple[str, str]:
-    module, _, factory = STEPS[name].partition(":")
-    return module, factory or "make_step"
-
-
-def _import_step_module(name: str):
-    module_name, _ = _module_and_factory(name)
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name and module_name.startswith(error.name):
-            raise UsageError(f"step {name!r} is not available in this installation "
-                             f"(no module {module_name}); choose another --steps") from None
-        raise
-
-
 def make_steps(names: Sequence[str], options: argparse.Namespace) -> list:
-    """The step objects, built by each module's factory from the parsed options."""
-    steps = []
-    for name in names:
-        _, factory = _module_and_factory(name)
-        steps.append(getattr(_import_step_module(name), factory)(options))
-    return steps
+    """The step objects, built by each plug-in from the parsed options."""
+    return [step_plugin(name).make_step(options) for name in names]
 
 
 def _peek_steps(args: Sequence[str]) -> str | None:
@@ -103,18 +92,12 @@ class _PipelineParser(argparse.ArgumentParser):
                 names = step_names(_peek_steps(args))
             except UsageError:
                 names = []  # reported after parsing, with the other errors
-            seen_modules = set()
+            added = []
             for name in names:
-                module_name, _ = _module_and_factory(name)
-                if module_name in seen_modules:
-                    continue
-                seen_modules.add(module_name)
-                try:
-                    module = _import_step_module(name)
-                except UsageError:
-                    continue  # reported when the step is built
-                if hasattr(module, "add_step_options"):
-                    module.add_step_options(self, pipeline=True)
+                add_options = step_plugin(name).add_options
+                if add_options not in added:  # steps sharing their flags add them once
+                    added.append(add_options)
+                    add_options(self, pipeline=True)
         return super().parse_known_args(args, namespace)
 
 
@@ -125,7 +108,7 @@ def register(subparsers) -> None:
     parser.__class__ = _PipelineParser
     parser.add_argument("--steps", default=DEFAULT_STEPS, metavar="LIST",
                         help=f"comma-separated chain of steps (default {DEFAULT_STEPS}; "
-                             f"available: {', '.join(STEPS)})")
+                             f"available: {', '.join(installed_steps())})")
     parser.add_argument("--dry-run", dest="dry_run", action="store_true", default=False,
                         help="print the images the first step would process, as JSON "
                              "lines, and write nothing")
@@ -138,7 +121,7 @@ def add_pipeline_run_options(parser: argparse.ArgumentParser) -> None:
     :data:`PROCDIR`), classic loop options and the runtime options."""
     add_script_options(parser, procdir=PROCDIR)
     add_loop_options(parser)
-    from appion.base.loop.options import add_runtime_options
+    from appion.cli.runtime_options import add_runtime_options
     add_runtime_options(parser)
 
 
@@ -154,19 +137,21 @@ def parse_pipeline_options(args: Sequence[str], *, prog: str = "appion-pipeline"
 def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser | None = None
                 ) -> int:
     """Record the run (jobtype ``appionpipeline`` unless ``--jobtype``) and process it;
-    the job row ends ``D`` or ``E`` (:func:`appion.base.run.job_guard`)."""
+    the job row ends ``D`` or ``E`` (:func:`appion.base.job.job_guard`)."""
     from appion.base.cluster import check_cluster_programs
-    from appion.base.loop import run_pipeline, runtime_settings
-    from appion.base.run import job_guard, prepare_run
+    from appion.base.job import job_guard
+    from appion.base.loop import run_pipeline
+    from appion.base.run import prepare_run
+    from appion.cli.runtime_options import runtime_settings
     names = step_names(options.steps)
     settings = runtime_settings(options)  # flag errors before anything is created
     if options.dry_run:
         options.commit = False
     else:
         check_cluster_programs(settings.cluster)
+    request, selection = run_inputs(options, parser)
     with job_guard() as job:
-        run = prepare_run(options, step_names=names, parser=parser, program=PROGRAM,
-                          job=job)
+        run = prepare_run(request, selection, step_names=names, program=PROGRAM, job=job)
         steps = make_steps(names, options)
         if options.dry_run:
             return print_pending(steps[0], run)

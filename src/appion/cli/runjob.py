@@ -40,8 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from appion.cli.entry import run_entry_point
 from appion.base.errors import EngineError, UsageError
+from appion.cli.entry import run_entry_point
 
 PROG = "runJob.py"
 #: Flags the launcher consumes: runJob.py flag -> template variable.

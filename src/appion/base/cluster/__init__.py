@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from appion.base.cluster.gpus import worker_gpu_ids
-from appion.base.cluster.settings import ClusterSettings, SlurmSettings, cluster_settings
+from appion.base.cluster.settings import (
+    ClusterFlags,
+    ClusterSettings,
+    SlurmSettings,
+    cluster_settings,
+)
 from appion.base.errors import AppionError
 
-__all__ = ["ClusterHandle", "ClusterSettings", "SlurmSettings", "cluster_settings",
+__all__ = ["ClusterFlags", "ClusterHandle", "ClusterSettings", "SlurmSettings", "cluster_settings",
            "open_cluster", "worker_gpu_ids"]
 
 log = logging.getLogger(__name__)

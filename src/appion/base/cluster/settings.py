@@ -1,5 +1,8 @@
 """Which Dask cluster to run on, from the command line and an optional config file.
 
+The command line (``appion.cli.runtime_options``) hands the cluster flags over as a
+:class:`ClusterFlags`; :func:`cluster_settings` merges them over the config file.
+
 The config file (``--cluster-config FILE``, else ``$APPION_HOME/cluster.cfg`` when
 it exists) holds a site's defaults, so that the web's command lines need not carry
 them; a flag given on the command line wins.  Its keys are the long flag names
@@ -26,7 +29,6 @@ without dashes::
 
 from __future__ import annotations
 
-import argparse
 import configparser
 import os
 from dataclasses import dataclass
@@ -78,6 +80,25 @@ class ClusterSettings:
                 f"{self.threads_per_worker} thread(s){gpus}")
 
 
+@dataclass(frozen=True)
+class ClusterFlags:
+    """The cluster flags given on the command line (``None``: not given)."""
+
+    cluster: str | None = None                 # --cluster
+    scheduler: str | None = None               # --scheduler
+    cluster_config: str | None = None          # --cluster-config
+    min_workers: int | None = None             # --min-workers
+    max_workers: int | None = None             # --max-workers
+    threads_per_worker: int | None = None      # --threads-per-worker
+    gpus_per_worker: int | None = None         # --gpus-per-worker
+    gpu_ids: str | None = None                 # --gpu-ids
+    slurm_partition: str | None = None         # --slurm-partition
+    slurm_account: str | None = None           # --slurm-account
+    slurm_walltime: str | None = None          # --slurm-walltime
+    slurm_memory: str | None = None            # --slurm-memory
+    slurm_job_extra: tuple[str, ...] = ()      # --slurm-job-extra (repeatable)
+
+
 def default_config_path() -> Path:
     home = os.environ.get("APPION_HOME") or Path.home() / ".appion"
     return Path(home).expanduser() / CONFIG_NAME
@@ -105,9 +126,9 @@ def _lines(text: str | None) -> tuple[str, ...]:
     return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
 
 
-def _int(value: object, name: str) -> int:
+def _int(value: str | int, name: str) -> int:
     try:
-        number = int(value)  # type: ignore[arg-type]
+        number = int(value)
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be a whole number, not {value!r}") from None
     if number < 0:
@@ -126,15 +147,15 @@ def parse_gpu_ids(text: str | None) -> tuple[int, ...]:
                          "numbers such as 0,1") from None
 
 
-def cluster_settings(options: argparse.Namespace) -> ClusterSettings:
-    """Merge the command line over the config file over the defaults."""
-    explicit = getattr(options, "cluster_config", None)
+def cluster_settings(flags: ClusterFlags = ClusterFlags()) -> ClusterSettings:
+    """Merge the command-line flags over the config file over the defaults."""
+    explicit = flags.cluster_config
     path = Path(explicit).expanduser() if explicit else default_config_path()
     config = read_config(path, required=bool(explicit))
     general, slurm = config.get("cluster", {}), config.get("slurm", {})
 
     def pick(dest: str, key: str, section: dict[str, str], default):
-        value = getattr(options, dest, None)
+        value = getattr(flags, dest)
         if value is None:
             value = section.get(key)
         return default if value is None else value
@@ -162,7 +183,7 @@ def cluster_settings(options: argparse.Namespace) -> ClusterSettings:
     threads = _int(pick("threads_per_worker", "threads-per-worker", general,
                         1), "--threads-per-worker") or 1
     extra = list(_lines(slurm.get("job-extra")))
-    extra += list(getattr(options, "slurm_job_extra", None) or ())
+    extra += list(flags.slurm_job_extra)
     return ClusterSettings(
         kind=kind, scheduler=pick("scheduler", "scheduler", general, None),
         min_workers=min_workers, max_workers=max_workers, threads_per_worker=threads,

@@ -1,12 +1,14 @@
 """The controller loop: discovery, ordering, Dask submission, storing, chaining.
 
-Public API (used by every controller-driven command line)::
+Public API (used by every controller-driven command)::
 
-    add_runtime_options(parser)      # --cluster, --scheduler, workers, retries ...
-    run_pipeline(steps, run) -> int  # the daemon; returns the exit status
+    run_pipeline(steps, run, settings=settings) -> int  # the daemon; the exit status
+
+The command line builds ``settings`` (:class:`RuntimeSettings`) from the runtime
+flags (:mod:`appion.cli.runtime_options`).
 """
 
-from appion.base.loop.options import RuntimeSettings, add_runtime_options, runtime_settings
+from appion.base.loop.options import RuntimeSettings, default_settings
 from appion.base.loop.run import run_pipeline
 
-__all__ = ["RuntimeSettings", "add_runtime_options", "run_pipeline", "runtime_settings"]
+__all__ = ["RuntimeSettings", "default_settings", "run_pipeline"]

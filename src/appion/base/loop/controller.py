@@ -39,11 +39,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import appion.base.loop.preflight as preflight
+import appion.base.loop.state as state
 import sinedon
-from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
-
 from appion.base.errors import AppionError, InputNotReady, describe_error, is_retryable
-from appion.base.loop import preflight, state
 from appion.base.loop.display import Progress, StepCounts, make_display, snapshot
 from appion.base.loop.feed import ImageFeed
 from appion.base.loop.options import RuntimeSettings
@@ -51,6 +50,7 @@ from appion.base.loop.pending import done_image_ids
 from appion.base.loop.policy import WorkQueue
 from appion.base.loop.worker import TaskFailure, run_attempt
 from appion.base.step import RunContext, Step
+from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
 
 log = logging.getLogger("appion.loop")
 
@@ -169,7 +169,7 @@ class Controller:
         self.settings = settings
         self.client = client
         self.rundir = run.rundir
-        self.feed = ImageFeed(run.options, run.session["id"])
+        self.feed = ImageFeed(run.selection, run.session["id"])
         self.events = events or Events()
         self.stages = [_StepState(step, WorkQueue(settings.policy, settings.batch_size))
                        for step in steps]

@@ -105,7 +105,7 @@ class LogDisplay:
         self._last = 0.0
         self._last_line = ""
 
-    def __enter__(self) -> "LogDisplay":
+    def __enter__(self) -> LogDisplay:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -136,7 +136,7 @@ class LiveDisplay:
                           transient=False)
         self._next_render = 0.0
 
-    def __enter__(self) -> "LiveDisplay":
+    def __enter__(self) -> LiveDisplay:
         self._live.__enter__()
         return self
 

@@ -9,24 +9,21 @@ indexed query whatever the size of the session; the image selection itself
 
 from __future__ import annotations
 
-import argparse
-
 import sinedon
-
 from appion.base.retrieve.images import select_image_ids, status_changes_since
+from appion.base.selection import ImageSelection
 
 
 class ImageFeed:
     """New images of one session that this run should process."""
 
-    def __init__(self, options: argparse.Namespace, session_id: int):
-        self.options = options
+    def __init__(self, selection: ImageSelection, session_id: int):
+        self.selection = selection
         self.session_id = int(session_id)
         self.last_seen_id = 0
         self.viewer_mark = 0
         self.assessment_mark = 0
-        self.watch_rejects = bool(getattr(options, "norejects", False)
-                                  or getattr(options, "bestimages", False))
+        self.watch_rejects = selection.watches_rejects
         self._marks_read = False
 
     def poll(self) -> list[int]:
@@ -36,7 +33,7 @@ class ImageFeed:
         newest = sinedon.max_id("AcquisitionImageData", {"session": self.session_id})
         if newest <= self.last_seen_id:
             return []
-        selected = select_image_ids(self.options, self.session_id, after_id=self.last_seen_id)
+        selected = select_image_ids(self.selection, self.session_id, after_id=self.last_seen_id)
         self.last_seen_id = newest
         return sorted(image_id for image_id in selected if image_id <= newest)
 
@@ -52,10 +49,10 @@ class ImageFeed:
         changes = status_changes_since(
             self.session_id, viewer_after_id=self.viewer_mark,
             assessment_after_id=self.assessment_mark,
-            best_only=bool(getattr(self.options, "bestimages", False)))
+            best_only=self.selection.best_images)
         self.viewer_mark, self.assessment_mark = changes.viewer_mark, changes.assessment_mark
         seen = {image for image in changes.kept if image <= self.last_seen_id}
-        restored = select_image_ids(self.options, self.session_id, only_ids=seen) if seen else []
+        restored = select_image_ids(self.selection, self.session_id, only_ids=seen) if seen else []
         return changes.rejected, restored
 
     def _read_status_marks(self) -> None:

@@ -1,4 +1,5 @@
-"""Which images a step would process now — what ``--dry-run`` prints and the controller starts from."""
+"""Which images a step would process now: what ``--dry-run`` prints, where the
+controller starts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def continuing(run: RunContext) -> bool:
     ``--no-continue`` processes every selected image again; storing is idempotent,
     so that replaces a run's results instead of duplicating them.
     """
-    return bool(getattr(run.options, "continue", True))
+    return run.selection.continue_run
 
 
 def done_image_ids(step: Step, run: RunContext) -> set[int]:
@@ -23,7 +24,7 @@ def pending_image_ids(step: Step, run: RunContext) -> list[int]:
     """Selected images, minus done ones, in processing order, then ``--limit``."""
     from appion.base.retrieve.images import select_image_ids
     done = done_image_ids(step, run)
-    pending = [image_id for image_id in select_image_ids(run.options, run.session["id"])
+    pending = [image_id for image_id in select_image_ids(run.selection, run.session["id"])
                if image_id not in done]
-    limit = getattr(run.options, "limit", None)
+    limit = run.selection.limit
     return pending[:limit] if limit else pending

@@ -89,13 +89,13 @@ class WorkQueue:
                 image_id = self._batch.popleft()
                 if image_id in self._pending:
                     return image_id
-            newest = []
+            newest: list[int] = []
             while len(newest) < self.batch_size:
-                image_id = self._pop_heap()
-                if image_id is None:
+                popped = self._pop_heap()
+                if popped is None:
                     break
-                if image_id not in newest:
-                    newest.append(image_id)
+                if popped not in newest:
+                    newest.append(popped)
             if not newest:
                 return None
             self._batch.extend(sorted(newest))

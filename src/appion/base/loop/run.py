@@ -9,27 +9,25 @@ import threading
 from collections.abc import Iterator
 
 from appion.base.cluster import open_cluster
+from appion.base.job import job_guard
 from appion.base.loop.controller import Controller, Events
-from appion.base.loop.options import RuntimeSettings, runtime_settings
+from appion.base.loop.options import RuntimeSettings
 from appion.base.loop.state import RunLock
 from appion.base.step import RunContext, Step
 
 log = logging.getLogger("appion.loop")
 
 
-def run_pipeline(steps: list[Step], run: RunContext, *,
-                 settings: RuntimeSettings | None = None,
+def run_pipeline(steps: list[Step], run: RunContext, *, settings: RuntimeSettings,
                  events: Events | None = None) -> int:
     """Process the run's images through ``steps`` (a chain) until done or signalled.
 
     Returns the exit status: 0 when stopped normally (including SIGTERM/SIGINT),
     1 when results could not be stored.  The run's job row is set to ``D`` (done) on
     the way out, or ``E`` (error) for exit status 1 or any exception
-    (:func:`appion.base.run.job_guard`).
+    (:func:`appion.base.job.job_guard`).
     """
-    from appion.base.run import job_guard, run_job
-    settings = settings or runtime_settings(run.options)
-    job = run_job(run)
+    job = run.job
     # the lock first: a second controller must not touch the first one's job row
     with RunLock(run.rundir), job_guard(job):  # acquiring it creates the run directory
         status = _run_locked(steps, run, settings, events)

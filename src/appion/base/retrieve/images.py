@@ -19,16 +19,14 @@ Without ``--no-rejects`` hidden and rejected images are processed, as in classic
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 from collections.abc import Collection, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sinedon
-
 from appion.base.errors import AppionError
-from appion.base.retrieve.session import mrclist_names
+from appion.base.selection import ImageSelection
 
 #: ``ViewerImageStatus.status`` values and the classic status they stand for.
 VIEWER_STATUS = {"hidden": False, "trash": False, "exemplar": True}
@@ -85,9 +83,9 @@ def _preset_condition(session_id: int, preset: str | None) -> dict:
     return {"preset__in": preset_ids}
 
 
-def _id_range(options: argparse.Namespace, after_id: int) -> dict:
+def _id_range(selection: ImageSelection, after_id: int) -> dict:
     condition = {"id__gt": after_id}
-    start, end = getattr(options, "startimgid", None), getattr(options, "endimgid", None)
+    start, end = selection.start_image_id, selection.end_image_id
     if start is not None:
         condition["id__gte"] = start
     if end is not None:
@@ -106,24 +104,24 @@ def _check_mrclist(session_id: int, names: list[str]) -> None:
                           "without folder)")
 
 
-def _candidates(options: argparse.Namespace, session_id: int, after_id: int,
+def _candidates(selection: ImageSelection, session_id: int, after_id: int,
                 with_scope: bool, only_ids: Collection[int] | None = None) -> list[dict]:
-    where = {"session": session_id, **_id_range(options, after_id)}
+    where = {"session": session_id, **_id_range(selection, after_id)}
     if only_ids is not None:
         where["id__in"] = sorted(only_ids)
-    names = mrclist_names(options)
+    names = list(selection.image_names)
     if names:
         _check_mrclist(session_id, names)
         where["filename__in"] = names
     else:
-        where.update(_preset_condition(session_id, getattr(options, "preset", None)))
+        where.update(_preset_condition(session_id, selection.preset))
     fields = ["id", "scope"] if with_scope else ["id"]
     return sinedon.filter("AcquisitionImageData", where, fields=fields)
 
 
-def _newest_by_image(rows: Iterable[dict], value_key: str) -> dict[int, object]:
+def _newest_by_image(rows: Iterable[dict], value_key: str) -> dict[int, Any]:
     """``{image id: value of its newest row}`` (rows ascending by id)."""
-    newest: dict[int, object] = {}
+    newest: dict[int, Any] = {}
     for row in sorted(rows, key=lambda row: row["id"]):
         newest[row["image"]] = row[value_key]
     return newest
@@ -162,10 +160,10 @@ def complete_status(session_id: int, image_where: dict | None = None
             for image in viewer.keys() | assessed.keys()}
 
 
-def _image_where(options: argparse.Namespace, after_id: int) -> dict:
+def _image_where(selection: ImageSelection, after_id: int) -> dict:
     """The id range as conditions on a status row's ``image`` column."""
     return {f"image__{lookup.removeprefix('id__')}": value
-            for lookup, value in _id_range(options, after_id).items()}
+            for lookup, value in _id_range(selection, after_id).items()}
 
 
 def _stage_alpha(scope_ids: list[int]) -> dict[int, float | None]:
@@ -179,7 +177,7 @@ def _stage_alpha(scope_ids: list[int]) -> dict[int, float | None]:
     return {row["id"]: row["stage_position_a"] for row in rows if row["id"] in wanted}
 
 
-def select_image_ids(options: argparse.Namespace, session_id: int, *, after_id: int = 0,
+def select_image_ids(selection: ImageSelection, session_id: int, *, after_id: int = 0,
                      only_ids: Collection[int] | None = None) -> list[int]:
     """Ids of the session's images this run should process, newer than ``after_id``
     (and among ``only_ids`` when given).
@@ -187,32 +185,35 @@ def select_image_ids(options: argparse.Namespace, session_id: int, *, after_id: 
     Follows classic image selection (see the module docstring) with a fixed number of
     bulk queries: the images, then only when needed the status rows and stage tilts.
     """
-    tiltangle = getattr(options, "tiltangle", None) or "all"
+    tiltangle = selection.tilt_angle
     if tiltangle not in TILT_KEEPS:
         raise AppionError(f"--tiltangle {tiltangle} is unknown; use one of "
                           f"{', '.join(TILT_KEEPS)}")
-    candidates = _candidates(options, session_id, after_id, with_scope=tiltangle != "all",
-                             only_ids=only_ids)
+    candidates = _candidates(selection, session_id, after_id,
+                             with_scope=tiltangle != "all", only_ids=only_ids)
     if not candidates:
         return []
-    norejects = bool(getattr(options, "norejects", False))
-    bestimages = bool(getattr(options, "bestimages", False))
-    if norejects or bestimages:
-        where = _image_where(options, after_id)
-        if only_ids is not None:
-            where["image__in"] = sorted(only_ids)
-        status = complete_status(session_id, where)
-        candidates = [row for row in candidates
-                      if keeps_status(status.get(row["id"]), norejects=norejects,
-                                      bestimages=bestimages)]
+    if selection.watches_rejects:
+        candidates = _keep_by_status(selection, session_id, after_id, only_ids, candidates)
     if tiltangle != "all":
         alpha = _stage_alpha([row["scope"] for row in candidates
-                                          if row["scope"] is not None])
+                              if row["scope"] is not None])
         candidates = [row for row in candidates
                       if keeps_tilt(alpha.get(row["scope"]), tiltangle)]
-    return order_ids((row["id"] for row in candidates),
-                     reverse=bool(getattr(options, "reverse", False)),
-                     shuffle=bool(getattr(options, "shuffle", False)))
+    return order_ids((row["id"] for row in candidates), reverse=selection.reverse,
+                     shuffle=selection.shuffle)
+
+
+def _keep_by_status(selection: ImageSelection, session_id: int, after_id: int,
+                    only_ids: Collection[int] | None, candidates: list[dict]) -> list[dict]:
+    """The candidates ``--no-rejects`` / ``--best-images`` keep."""
+    where = _image_where(selection, after_id)
+    if only_ids is not None:
+        where["image__in"] = sorted(only_ids)
+    status = complete_status(session_id, where)
+    return [row for row in candidates
+            if keeps_status(status.get(row["id"]), norejects=selection.no_rejects,
+                            bestimages=selection.best_images)]
 
 
 class StatusChanges(NamedTuple):

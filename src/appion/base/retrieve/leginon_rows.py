@@ -7,19 +7,25 @@ history (:class:`PixelCalibrations`).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import Any
 
 import sinedon
 
 #: A magnification's calibration history: ``(timestamp, metres per pixel)`` pairs.
-CalibrationHistory = tuple[tuple[object, float], ...]
+CalibrationHistory = tuple[tuple[datetime.datetime | str, float], ...]
 
 
 def rows_by_ids(model: str, ids: Iterable[Any]) -> dict[int, dict]:
     """``{id: row}`` of ``model`` for ``ids`` in one query; ``None`` and 0 are skipped."""
     wanted = {int(i) for i in ids if i}
     return sinedon.rows_by_ids(model, wanted) if wanted else {}
+
+
+def referenced_row(rows: dict[int, dict], reference: int | None) -> dict | None:
+    """The row of ``rows`` a reference column points to; ``None`` for no reference."""
+    return None if reference is None else rows.get(reference)
 
 
 def pixel_calibrations(tem: int | None, ccdcamera: int | None, magnification: int | None

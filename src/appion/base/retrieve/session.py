@@ -7,29 +7,19 @@ Classic Appion takes the session from ``--session`` (its name), else ``--expid``
 
 from __future__ import annotations
 
-import argparse
 import logging
 from typing import Any
 
 import sinedon
-from sinedon.connection import location
-
 from appion.base.errors import AppionError, UsageError
+from appion.base.selection import ImageSelection, image_name, mrclist_names
+from sinedon.connection import location
 
 log = logging.getLogger(__name__)
 
-
-def image_name(name: str) -> str:
-    """An ``--mrclist`` entry as the ``AcquisitionImageData.filename`` (no ``.mrc``)."""
-    name = name.strip()
-    return name[:-4] if name.lower().endswith(".mrc") else name
-
-
-def mrclist_names(options: argparse.Namespace) -> list[str]:
-    """The comma-separated ``--mrclist`` names, without ``.mrc`` and blanks, in order."""
-    text = getattr(options, "mrcnames", None) or ""
-    names = [image_name(part) for part in text.split(",")]
-    return list(dict.fromkeys(name for name in names if name))
+__all__ = ["check_preset", "find_session", "image_name", "mrclist_names",
+           "project_of_session", "session_by_id", "session_by_name",
+           "session_of_images", "session_project"]
 
 
 def _leginon_description() -> str:
@@ -65,10 +55,9 @@ def session_of_images(names: list[str]) -> dict[str, Any]:
     return session_by_id(image["session"])
 
 
-def find_session(options: argparse.Namespace) -> dict[str, Any]:
+def find_session(selection: ImageSelection) -> dict[str, Any]:
     """The run's session row: ``--session``, else ``--expid``, else the ``--mrclist`` images."""
-    name = getattr(options, "sessionname", None)
-    expid = getattr(options, "expid", None)
+    name, expid = selection.session_name, selection.session_id
     if name:
         session = session_by_name(name)
         if expid is not None and session["id"] != expid:
@@ -77,8 +66,8 @@ def find_session(options: argparse.Namespace) -> dict[str, Any]:
         return session
     if expid is not None:
         return session_by_id(expid)
-    if getattr(options, "mrcnames", None):
-        return session_of_images(mrclist_names(options))
+    if selection.image_names:
+        return session_of_images(list(selection.image_names))
     raise UsageError("no images selected: give --session (or --expid, or --mrclist)")
 
 

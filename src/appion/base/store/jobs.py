@@ -12,9 +12,8 @@ system's job id, or NULL.
 from __future__ import annotations
 
 import sinedon
-from sinedon.connection import appion_location
-
 from appion.base.errors import AppionError
+from sinedon.connection import appion_location
 
 #: Classic status codes of ``ApAppionJobData.status``.
 JOB_STATUSES = {"Q": "queued", "R": "running", "D": "done", "E": "error",

@@ -2,13 +2,13 @@
 
 One ``ScriptProgramRun`` per run with its program, user, host and run directory,
 and one ``ScriptParamName``/``ScriptParamValue`` pair per parameter that has a
-command-line usage (``--bin=2``, ``--commit``).  Every row goes through
+command-line usage (``--bin=2``, ``--commit``), which the command line computes
+(:func:`appion.cli.params.param_usages`).  Every row goes through
 ``sinedon.set``, so recording the same run twice adds nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import platform
@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sinedon
-
 import appion
+import sinedon
 from appion.base.store.jobs import path_id
 
 
@@ -31,61 +30,6 @@ class ParamUsage:
     name: str
     value: str
     usage: str
-
-
-def _long_flag(action: argparse.Action) -> str:
-    return next((flag for flag in action.option_strings if flag.startswith("--")),
-                action.option_strings[0])
-
-
-def _flag_usage(actions: list[argparse.Action], value: Any) -> str | None:
-    """Usage of a flag without argument: the option whose constant is ``value``."""
-    for action in actions:
-        if action.nargs == 0 and getattr(action, "const", None) is not None \
-                and action.const == value:
-            return _long_flag(action)
-    return None
-
-
-def _value_text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
-    return str(value)
-
-
-def param_usages(options: argparse.Namespace, parser: argparse.ArgumentParser | None = None
-                 ) -> list[ParamUsage]:
-    """The classic usage of every parameter set on the command line or by default.
-
-    With the parser, usages use the real flags (``dest`` ``sessionname`` →
-    ``--session=x``; ``commit`` False → ``--no-commit``).  Without it, ``--<dest>=value``
-    and ``--<dest>`` for a true flag.  Parameters with no value or no flag are skipped,
-    as classic does.
-    """
-    values = {name: value for name, value in sorted(vars(options).items())
-              if value is not None and not name.startswith("_")}
-    if parser is None:
-        return [ParamUsage(name, _value_text(value),
-                           f"--{name}" if value is True else f"--{name}={_value_text(value)}")
-                for name, value in values.items() if value is not False]
-    by_dest: dict[str, list[argparse.Action]] = {}
-    for action in parser._actions:  # argparse exposes no public list of actions
-        if action.option_strings and action.dest != argparse.SUPPRESS \
-                and not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
-            by_dest.setdefault(action.dest, []).append(action)
-    usages = []
-    for name, value in values.items():
-        actions = by_dest.get(name)
-        if not actions:
-            continue
-        if all(action.nargs == 0 for action in actions):
-            usage = _flag_usage(actions, value)
-        else:
-            flag = _long_flag(next(action for action in actions if action.nargs != 0))
-            usage = f"{flag}={_value_text(value)}"
-        if usage is not None:
-            usages.append(ParamUsage(name, _value_text(value), usage))
-    return usages
 
 
 def _total_memory_kb() -> int | None:

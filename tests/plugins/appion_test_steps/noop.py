@@ -1,11 +1,12 @@
-"""The no-op step: exercises the controller end to end without an engine.
+"""The no-op step (a test plug-in): exercises the controller end to end without an engine.
 
 ``run_task`` writes one small file per image under ``<rundir>/noop/`` (after an
 optional sleep, failure or worker kill, for retry tests and benchmarks);
 ``store`` records an ``ApDDAlignImagePairData`` row (source = result = the image)
 under the run's own ``ApDDStackRunData`` (method ``noop``), so exactly-once is
-checked in the database, and hands the image to the next step.  ``appion
-pipeline --steps noop`` (or ``noop,noop2`` to test chaining) runs it.
+checked in the database, and hands the image to the next step.  With
+``tests/plugins`` on the path, ``appion pipeline --steps noop`` (or ``noop,noop2``
+to test chaining) runs it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sinedon
-
 from appion.base.errors import EngineConfigError, EngineError
-from appion.base.step import RunContext
 from appion.base.files import write_text
+from appion.base.plugins import StepPlugin
+from appion.base.step import RunContext
 from appion.base.store import jobs
 
 
@@ -33,6 +34,7 @@ class NoopTask:
     fail_times: int = 0
     kill_worker_once: bool = False
     fail_retryable: bool = True
+    step: str = "noop"
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,29 @@ class NoopResult:
     worker_pid: int
 
 
-def _attempt_number(task: NoopTask, name: str) -> int:
+def _attempt_number(task: NoopTask) -> int:
     """Count attempts at this image in a file (one byte appended per attempt)."""
-    path = Path(task.output_dir) / f"{name}-{task.image_id}.attempts"
+    path = Path(task.output_dir) / f"{task.step}-{task.image_id}.attempts"
     with open(path, "ab") as stream:
         stream.write(b".")
         stream.flush()
         return stream.tell()
+
+
+def run_task(task: NoopTask) -> NoopResult:
+    """On a worker: leave one file for the image (after the failures asked for)."""
+    attempt = _attempt_number(task)
+    if task.kill_worker_once and attempt == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if attempt <= task.fail_times:
+        error = EngineError if task.fail_retryable else EngineConfigError
+        raise error(f"no-op engine told to fail image {task.image_id} "
+                    f"(attempt {attempt} of the first {task.fail_times})")
+    if task.sleep_s:
+        time.sleep(task.sleep_s)
+    output = Path(task.output_dir) / f"{task.step}-{task.image_id}.txt"
+    write_text(output, f"{task.image_id} attempt {attempt} pid {os.getpid()}\n")
+    return NoopResult(task.image_id, str(output), attempt, os.getpid())
 
 
 @dataclass
@@ -62,6 +80,11 @@ class NoopStep:
     kill_worker_once: bool = False
     fail_retryable: bool = True  # False: fail as a bad configuration (never retried)
     _run_ids: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    run_task = staticmethod(run_task)
+
+    def program_check(self) -> None:
+        """No external program."""
+        return None
 
     @property
     def method(self) -> str:
@@ -101,22 +124,8 @@ class NoopStep:
     def prepare(self, run: RunContext, image_ids: list[int]) -> list[NoopTask]:
         output_dir = str(run.rundir / self.name)
         return [NoopTask(image_id, output_dir, self.sleep_s, self.fail_times,
-                         self.kill_worker_once, self.fail_retryable)
+                         self.kill_worker_once, self.fail_retryable, self.name)
                 for image_id in image_ids]
-
-    def run_task(self, task: NoopTask) -> NoopResult:
-        attempt = _attempt_number(task, self.name)
-        if task.kill_worker_once and attempt == 1:
-            os.kill(os.getpid(), signal.SIGKILL)
-        if attempt <= task.fail_times:
-            error = EngineError if task.fail_retryable else EngineConfigError
-            raise error(f"no-op engine told to fail image {task.image_id} "
-                        f"(attempt {attempt} of the first {task.fail_times})")
-        if task.sleep_s:
-            time.sleep(task.sleep_s)
-        output = Path(task.output_dir) / f"{self.name}-{task.image_id}.txt"
-        write_text(output, f"{task.image_id} attempt {attempt} pid {os.getpid()}\n")
-        return NoopResult(task.image_id, str(output), attempt, os.getpid())
 
     def store(self, run: RunContext, result: NoopResult) -> list[int]:
         if not run.commit:
@@ -131,7 +140,8 @@ class NoopStep:
         return [result.image_id]
 
 
-def add_step_options(parser: argparse.ArgumentParser, *, pipeline: bool = False) -> None:
+def add_options(parser: argparse.ArgumentParser, *, pipeline: bool = False) -> None:
+    """``--noop-sleep``, ``--noop-fail``, ``--noop-kill-worker``."""
     group = parser.add_argument_group("no-op step (--steps noop)")
     group.add_argument("--noop-sleep", type=float, default=0.0, metavar="SECONDS",
                        help="seconds each task sleeps")
@@ -142,11 +152,16 @@ def add_step_options(parser: argparse.ArgumentParser, *, pipeline: bool = False)
 
 
 def make_step(options: argparse.Namespace) -> NoopStep:
-    return NoopStep("noop", getattr(options, "noop_sleep", 0.0),
-                    getattr(options, "noop_fail", 0),
-                    getattr(options, "noop_kill_worker", False))
+    """The first no-op step from its flags."""
+    return NoopStep("noop", options.noop_sleep, options.noop_fail, options.noop_kill_worker)
 
 
 def make_second_step(options: argparse.Namespace) -> NoopStep:
     """A second no-op step consuming the first one's output (``--steps noop,noop2``)."""
-    return NoopStep("noop2", getattr(options, "noop_sleep", 0.0))
+    return NoopStep("noop2", options.noop_sleep)
+
+
+PLUGIN = StepPlugin(name="noop", summary="test step: a file and a row per image",
+                    add_options=add_options, make_step=make_step)
+SECOND_PLUGIN = StepPlugin(name="noop2", summary="test step: the next link of a chain",
+                           add_options=add_options, make_step=make_second_step)
