@@ -228,7 +228,8 @@ def relion_shifts(out: Path, movie: Path):
 def floor(movie: Path, threads: int, group: int | None = None) -> dict:
     """Seconds to decode every frame once and to rfft2 every (full-size) frame once."""
     import scipy.fft
-    from appion.motioncorrection.calc.internal.movie_io import movie_format, open_movie
+
+    from appion.motioncorrection.engines.movie_io import movie_format, open_movie
     with open_movie(str(movie), movie_format(str(movie)), rendered_frame_size=group) as opened:
         start = time.perf_counter()
         count = sum(1 for _ in opened.frames(list(range(opened.nframes)), threads))

@@ -49,28 +49,26 @@ def register(subparsers) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Outputs that are not the inputs, and options within their resource limits."""
-    from appion.base.errors import UsageError
     from appion.base.files import check_output_file
     from appion.motioncorrection.calc.internal import params as P
     inputs = (args.movie, args.gain, args.dark, args.defect_map, args.fmintfile)
     check_output_file(args.out, "--out", inputs)
     if args.log:
         check_output_file(args.log, "--log", (*inputs, args.out))
-    try:
-        P.check_bin(args.ftbin, "--ftbin")
-        P.check_patches(*args.patch, flags="--patch")
-        P.check_count(args.iter, "--iter", 1, P.MAX_ITERATIONS)
-        P.check_count(args.group, "--group", 1, P.MAX_GROUP)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    P.check_bin(args.ftbin, "--ftbin")
+    cols, rows = args.patch
+    P.check_patches(cols, rows, flags="--patch")
+    P.check_count(args.iter, "--iter", 1, P.MAX_ITERATIONS)
+    P.check_count(args.group, "--group", 1, P.MAX_GROUP)
 
 
 def run(args: argparse.Namespace) -> int:
     from appion.base.errors import UsageError
-    from appion.motioncorrection.calc.internal.builtin_engine import run_builtin
-    from appion.motioncorrection.calc.internal.movie_io import movie_format
-    from appion.motioncorrection.calc.result import MotionCorParameters
     from appion.base.files import write_text
+    from appion.motioncorrection.contract import MotionCorParameters
+    from appion.motioncorrection.engines import ENGINES
+    from appion.motioncorrection.engines.builtin import Builtin
+    from appion.motioncorrection.engines.movie_io import movie_format
 
     check_arguments(args)
     dose_weight = args.dose_per_frame is not None
@@ -85,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         bfactor=tuple(args.bft), ft_bin=args.ftbin, group=args.group,
         rot_gain=args.rot_gain, flip_gain=args.flip_gain, eer_sampling=args.eer_sampling,
         rendered_frame_size=args.eer_group)
-    result = run_builtin(params, device=args.device, threads=args.threads)
+    engine = ENGINES["builtin"]
+    assert isinstance(engine, Builtin)
+    result = engine.correct(params, device=args.device, threads=args.threads)
     if args.log:
         write_text(args.log, result.log_text)
     if args.json:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from appion.base.retrieve.leginon_rows import PixelCalibrations, rows_by_ids
+from appion.base.retrieve.leginon_rows import PixelCalibrations, referenced_row, rows_by_ids
 from appion.motioncorrection.calc.internal.params import ImageMetadata, frames_candidates
 
 
@@ -38,17 +38,18 @@ def load_image_metadata(image_ids: Iterable[int]) -> dict[int, ImageMetadata]:
     calibrations = PixelCalibrations()
     found = {}
     for image_id, image in images.items():
-        camera = cameras.get(image.get("camera")) or {}
-        scope = scopes.get(image.get("scope")) or {}
-        norm = norms.get(image.get("norm"))
-        dark = darks.get(image.get("dark"))
+        camera = referenced_row(cameras, image.get("camera")) or {}
+        scope = referenced_row(scopes, image.get("scope")) or {}
+        norm = referenced_row(norms, image.get("norm"))
+        dark = referenced_row(darks, image.get("dark"))
         found[image_id] = ImageMetadata(
-            image=image, session=sessions.get(image.get("session")) or {}, camera=camera,
-            scope=scope, preset=presets.get(image.get("preset")), norm=norm,
-            norm_session=sessions.get((norm or {}).get("session")), dark=dark,
-            dark_session=sessions.get((dark or {}).get("session")),
-            dark_camera=dark_cameras.get((dark or {}).get("camera")),
-            corrector_plan=plans.get(image.get("corrector_plan")),
+            image=image, session=referenced_row(sessions, image.get("session")) or {},
+            camera=camera, scope=scope, preset=referenced_row(presets, image.get("preset")),
+            norm=norm,
+            norm_session=referenced_row(sessions, (norm or {}).get("session")), dark=dark,
+            dark_session=referenced_row(sessions, (dark or {}).get("session")),
+            dark_camera=referenced_row(dark_cameras, (dark or {}).get("camera")),
+            corrector_plan=referenced_row(plans, image.get("corrector_plan")),
             pixel_calibrations=calibrations(camera, scope))
     return found
 

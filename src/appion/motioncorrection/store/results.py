@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sinedon
-
+from appion.base.calc.internal.names import plain_file_name
 from appion.base.errors import AppionError
-from appion.base.files import atomic_path, plain_file_name, write_text
+from appion.base.files import atomic_path, write_text
 from appion.motioncorrection.calc.internal import params as P
 
 _NOT_COPIED = ("id", "def_timestamp")
@@ -264,8 +264,9 @@ def store_aligned(meta: P.ImageMetadata, *, ddstackrun_id: int, aligned_path: st
     camera_id = (sinedon.copy_row("CameraEMData", meta.camera["id"], changes,
                                   reuse_identical=True) if meta.camera.get("id") else
                  sinedon.set("CameraEMData", {"session": meta.image["session"], **changes}))
+    paths = [aligned_path] + ([aligned_dw_path] if aligned_dw_path else [])
     results = [_store_image(meta, path, each, camera_id, changes, marker_dir)
-               for path, each in zip((aligned_path, aligned_dw_path), labels)]
+               for path, each in zip(paths, labels)]
     aligned_id = results[0]
     _copy_ice_thickness(source_id, results)
     positions = P.motioncorr_positions(shifts_px, ft_bin)

@@ -98,10 +98,10 @@ def bin_frame(frame: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return frame[:rows, :cols].astype(np.float32)
     work = np.uint16 if frame.dtype == np.uint8 and factor <= 16 else np.float32
-    across = frame[:rows, 0:cols:factor].astype(work)
+    across: np.ndarray = frame[:rows, 0:cols:factor].astype(work)
     for offset in range(1, factor):
         across += frame[:rows, offset:cols:factor]
-    binned = across[0::factor].astype(np.float32)
+    binned: np.ndarray = across[0::factor].astype(np.float32)
     for offset in range(1, factor):
         binned += across[offset::factor]
     return binned
@@ -194,7 +194,7 @@ def fourier_crop(spectrum: np.ndarray, shape: tuple[int, int], out_shape: tuple[
     return out
 
 
-def ramp_factors(shape: tuple[int, int], dx: np.ndarray, dy: np.ndarray
+def ramp_factors(shape: tuple[int, int], dx: np.ndarray | float, dy: np.ndarray | float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Separable phase-ramp factors (rows (n, h), columns (n, w//2+1)) for n shifts."""
     ky = np.fft.fftfreq(shape[0]).astype(np.float32)
@@ -206,8 +206,8 @@ def ramp_factors(shape: tuple[int, int], dx: np.ndarray, dy: np.ndarray
     return rows, cols
 
 
-def shift_spectra(spectra: np.ndarray, shape: tuple[int, int], dx: np.ndarray, dy: np.ndarray,
-                  out: np.ndarray | None = None) -> np.ndarray:
+def shift_spectra(spectra: np.ndarray, shape: tuple[int, int], dx: np.ndarray | float,
+                  dy: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """Move the content of a stack of rfft2 spectra (n, h, w//2+1) by (dx, dy) each."""
     rows, cols = ramp_factors(shape, dx, dy)
     out = np.multiply(spectra, rows[:, :, None], out=out)
@@ -280,12 +280,12 @@ def _own_spectra(spectra: np.ndarray, shape: tuple[int, int], shifts: np.ndarray
     cumulative = shift_spectra(spectra, shape, -shifts[:, 0], -shifts[:, 1])
     np.cumsum(cumulative, axis=0, out=cumulative)
     for start in range(0, count, BATCH):
-        part = range(start, min(count, start + BATCH))
-        own = np.empty((len(part), *spectra.shape[1:]), spectra.dtype)
-        for row, index in enumerate(part):
+        frames = range(start, min(count, start + BATCH))
+        own = np.empty((len(frames), *spectra.shape[1:]), spectra.dtype)
+        for row, index in enumerate(frames):
             first, last = _group_window(index, count, group)
             own[row] = cumulative[last] - (cumulative[first - 1] if first else 0)
-        yield slice(part.start, part.stop), own
+        yield slice(frames.start, frames.stop), own
 
 
 def _group_window(index: int, count: int, group: int) -> tuple[int, int]:

@@ -35,8 +35,8 @@ def critical_exposure(k: np.ndarray, kv: float = 300.0) -> np.ndarray:
 
 def frame_mid_exposures(doses: Sequence[float], pre_exposure: float = 0.0) -> np.ndarray:
     """Cumulative exposure at the middle of each frame (e/Å²)."""
-    doses = np.asarray(doses, dtype=np.float64)
-    return pre_exposure + np.cumsum(doses) - doses / 2
+    values = np.asarray(doses, dtype=np.float64)
+    return pre_exposure + np.cumsum(values) - values / 2
 
 
 def rfft_frequencies_squared(shape: tuple[int, int], pixel_size_a: float) -> np.ndarray:
@@ -73,7 +73,7 @@ class DoseAccumulator:
     """
 
     def __init__(self, shape: tuple[int, int], pixel_size_a: float,
-                 mid_exposures: Sequence[float], kv: float = 300.0):
+                 mid_exposures: Sequence[float] | np.ndarray, kv: float = 300.0):
         self._half_inverse = (0.5 / critical_exposure(rfft_frequencies(shape, pixel_size_a),
                                                       kv)).astype(np.float32)
         self._exposures = np.asarray(mid_exposures, np.float64)

@@ -16,11 +16,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from appion.base.calc.internal.names import plain_file_name
 from appion.base.calc.internal.pixel_size import calc_pixel_size
-from appion.base.files import plain_file_name
-from appion.motioncorrection.calc.internal.orientation import (frame_to_gain_orientation,
-                                                               gain_to_frame_orientation)
-from appion.motioncorrection.calc.result import MotionCorParameters
+from appion.base.errors import UsageError
+from appion.motioncorrection.calc.internal.orientation import (
+    frame_to_gain_orientation,
+    gain_to_frame_orientation,
+)
+from appion.motioncorrection.contract import MotionCorOptions, MotionCorParameters
 
 #: Dose per raw frame (e/Å²) classic Appion assumes when no dose is known.
 UNKNOWN_RAW_DOSE = 0.03
@@ -133,7 +136,8 @@ def parse_sequence(value: str | Sequence[int] | None) -> tuple[int, ...]:
     return tuple(int(item) for item in value)
 
 
-def parse_pixel_sequence(value: str | Sequence | None) -> tuple[tuple[int, int], ...]:
+def parse_pixel_sequence(value: str | Sequence[Sequence[int]] | None
+                         ) -> tuple[tuple[int, int], ...]:
     """``bad_pixels``: Leginon's ``(x, y)`` pairs (column, row), stored as their repr."""
     if value is None:
         return ()
@@ -276,32 +280,6 @@ class ImageMetadata:
 
 
 @dataclass(frozen=True)
-class MotionCorOptions:
-    """The classic flags that shape a MotionCor2 command, with classic defaults."""
-
-    bin: float = 1.0
-    doseweight: bool = False
-    totaldose: float | None = None
-    ddstartframe: int = 0
-    ddnframe: int | None = None
-    iterations: int = 7
-    tolerance: float = 0.5
-    patch_rows: int = 0
-    patch_cols: int = 0
-    mask_cent_row: float = 0.0
-    mask_cent_col: float = 0.0
-    mask_size_cols: float = 1.0
-    mask_size_rows: float = 1.0
-    bft_global: float = 500.0
-    bft_local: float = 150.0
-    nrw: int = 1
-    gpuids: str = "0"
-    force_cpu_flat: bool = False
-    rendered_frame_size: int = 1
-    eer_sampling: int = 1
-
-
-@dataclass(frozen=True)
 class ReferenceFiles:
     """Paths of the per-reference files in the run directory (written once per reference)."""
 
@@ -353,34 +331,19 @@ MAX_GROUP = 100
 def check_bin(value: float, flag: str = "--bin") -> None:
     """Fourier binning of the sums: from 1 (none) to :data:`MAX_BIN`."""
     if not 1.0 <= value <= MAX_BIN:
-        raise ValueError(f"{flag} {value:g} must be between 1 and {MAX_BIN:g}")
+        raise UsageError(f"{flag} {value:g} must be between 1 and {MAX_BIN:g}")
 
 
 def check_patches(cols: int, rows: int, flags: str = "--Patchcols/--Patchrows") -> None:
     """Local-alignment patches per axis: 0 (global only) to :data:`MAX_PATCHES`."""
     if not (0 <= cols <= MAX_PATCHES and 0 <= rows <= MAX_PATCHES):
-        raise ValueError(f"{flags} {cols} {rows}: each must be between 0 and {MAX_PATCHES}")
+        raise UsageError(f"{flags} {cols} {rows}: each must be between 0 and {MAX_PATCHES}")
 
 
 def check_count(value: int, flag: str, low: int, high: int) -> None:
     """A whole-number flag within ``[low, high]``."""
     if not low <= value <= high:
-        raise ValueError(f"{flag} {value} must be between {low} and {high}")
-
-
-def check_options(options: MotionCorOptions) -> None:
-    """Classic's fatal checks on the MotionCor2 flags, and resource limits."""
-    check_bin(options.bin)
-    check_patches(options.patch_cols, options.patch_rows)
-    check_count(options.iterations, "--Iter", 1, MAX_ITERATIONS)
-    check_count(options.nrw, "--nrw", 1, MAX_GROUP)
-    if not options.tolerance > 0:
-        raise ValueError(f"--Tol {options.tolerance:g} must be positive")
-    if options.bft_global <= 0 or options.bft_local <= 0:
-        raise ValueError(f"--Bft_global {options.bft_global:g} and --Bft_local "
-                         f"{options.bft_local:g} must both be positive")
-    if options.rendered_frame_size < 1 or options.eer_sampling < 1:
-        raise ValueError("--rendered_frame_size and --eer_sampling must be at least 1")
+        raise UsageError(f"{flag} {value} must be between {low} and {high}")
 
 
 def make_parameters(meta: ImageMetadata, options: MotionCorOptions, *, input_path: str,

@@ -22,8 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from appion.motioncorrection.calc.internal.alignment import (pad_with_mean, padded_shape,
-                                                             shift_spectra)
+from appion.motioncorrection.calc.internal.alignment import (
+    pad_with_mean,
+    padded_shape,
+    shift_spectra,
+)
 from appion.motioncorrection.calc.internal.dose_weighting import DoseAccumulator
 
 TILE = 512  # FFT side of a tile
@@ -49,7 +52,9 @@ class GlobalSummer:
         self.shape = shape
         self.padded = padded_shape(shape)
         self.threads = threads
-        self.plain = np.zeros((self.padded[0], self.padded[1] // 2 + 1), np.complex64)
+        # None once the sums are taken (frees the memory)
+        self.plain: np.ndarray | None = np.zeros((self.padded[0], self.padded[1] // 2 + 1),
+                                                 np.complex64)
         self.dose = dose_for(self.padded) if dose_for else None
 
     def buffer(self) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +72,7 @@ class GlobalSummer:
         """Move frame ``index``'s spectrum back by its shift and add it to the sums."""
         spectrum, (dx, dy) = prepared
         shift_spectra(spectrum[None], self.padded, -dx, -dy, out=spectrum[None])
+        assert self.plain is not None, "frames added after the sums were taken"
         self.plain += spectrum
         if self.dose is not None:
             self.dose.add(index, spectrum)
@@ -79,6 +85,7 @@ class GlobalSummer:
                                     overwrite_x=True)
             return np.ascontiguousarray(full[:rows, :cols], dtype=np.float32)
 
+        assert self.plain is not None, "the sums are taken once"
         plain = image(self.plain)
         self.plain = None
         return Sums(plain, image(self.dose.result()) if self.dose is not None else None)
@@ -132,7 +139,9 @@ class TileSummer:
         self.tiles, self.core = tile_grid(shape, side)
         self.centres = np.array([tile.centre for tile in self.tiles])
         self.threads = threads
-        self.plain = np.zeros((len(self.tiles), side, side // 2 + 1), np.complex64)
+        # None once the sums are taken (frees the memory)
+        self.plain: np.ndarray | None = np.zeros((len(self.tiles), side, side // 2 + 1),
+                                                 np.complex64)
         self.dose = dose_for((side, side)) if dose_for else None
         self._index = np.arange(side)
 
@@ -152,6 +161,7 @@ class TileSummer:
         spectra, fraction = prepared
         shift_spectra(spectra, (self.side, self.side), -fraction[:, 0], -fraction[:, 1],
                       out=spectra)
+        assert self.plain is not None, "frames added after the sums were taken"
         self.plain += spectra
         if self.dose is not None:
             self.dose.add(index, spectra)
@@ -184,6 +194,7 @@ class TileSummer:
         return out
 
     def sums(self) -> Sums:
+        assert self.plain is not None, "the sums are taken once"
         plain = self.assemble(self.plain)
         self.plain = None
         return Sums(plain, self.assemble(self.dose.result()) if self.dose is not None else None)

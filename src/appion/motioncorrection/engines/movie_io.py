@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mrcfile
@@ -113,9 +113,12 @@ class Movie:
             return
         with ThreadPoolExecutor(threads) as pool:
             window = 2 * threads
-            pending = [pool.submit(self.read, i) for i in order[:window]]
+            pending: list[Future[np.ndarray] | None] = [pool.submit(self.read, i)
+                                                        for i in order[:window]]
             for position in range(len(order)):
-                frame = pending[position].result()
+                future = pending[position]
+                assert future is not None  # each frame is consumed once, in order
+                frame = future.result()
                 ahead = position + window
                 if ahead < len(order):
                     pending.append(pool.submit(self.read, order[ahead]))
@@ -227,11 +230,12 @@ class TiffMovie(Movie):
         check_complete(self._tif, self._pages, path)
         self._tif.filehandle.set_lock(True)  # pages decode in parallel threads
         first = self._pages[0]
-        check_frame_shape(path, *first.shape[-2:], len(self._pages))
+        rows, cols = first.shape[-2:]
+        check_frame_shape(path, rows, cols, len(self._pages))
         if first.ndim != 2 and not (first.ndim == 3 and first.shape[0] == 1):
             raise InputFileError(f"movie {path}: pages of shape {first.shape} are not "
                                  "single frames")
-        self.shape = tuple(first.shape[-2:])
+        self.shape = (rows, cols)
         self.nframes = len(self._pages)
         self.dtype = np.dtype(first.dtype)
 
@@ -269,7 +273,8 @@ class EerMovie(Movie):
         check_complete(self._tif, self._pages, path)
         check_eer_frame_count(self._tif, len(self._pages), path)
         self._tif.filehandle.set_lock(True)
-        self.shape = tuple(self._pages[0].shape[-2:])
+        rows, cols = self._pages[0].shape[-2:]
+        self.shape = (rows, cols)
         check_frame_shape(path, *self.shape, len(self._pages))
         self.raw_frames = len(self._pages)
         self.groups = render_groups(self.raw_frames, intfile, group)

@@ -17,25 +17,26 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
 
 from appion.base.calc.internal import validate
-from appion.base.errors import (AppionError, EngineConfigError, EngineError, InputFileError,
-                                InputNotReady)
-from appion.base.files import write_text
-from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
-
-ENGINES = ("motioncor2", "motioncor3")
-
-#: Oldest version of each program Appion drives (EER and FmIntFile came in MotionCor2 1.4.0).
-MINIMUM_VERSION = {"motioncor2": (1, 4, 0), "motioncor3": (1, 0, 0)}
-
-#: MotionCor2 flags newer than the oldest supported release, with the version that added them.
-FLAG_SINCE = {"motioncor2": {"-InEer": (1, 4, 0), "-EerSampling": (1, 4, 0),
-                             "-FmIntFile": (1, 4, 0)},
-              "motioncor3": {}}
+from appion.base.engine import Engine
+from appion.base.errors import (
+    AppionError,
+    EngineConfigError,
+    EngineError,
+    InputFileError,
+    InputNotReady,
+)
+from appion.base.files import read_mrc, read_mrc_voxel_size, write_mrc, write_text
+from appion.motioncorrection.calc.internal.params import input_flag, sum_to_leginon_orientation
+from appion.motioncorrection.contract import MotionCorParameters, MotionCorResult, MotionCorTask
 
 #: Every flag Appion may send; anything else is a programming error caught before running.
 KNOWN_FLAGS = frozenset({
@@ -84,17 +85,9 @@ def query_version(executable: str) -> tuple[int, int, int]:
     return parse_version(answer.stdout + answer.stderr)
 
 
-def check_program(engine: str, executable: str | None = None) -> tuple[int, int, int]:
-    """Before any movie: ``engine``'s program is on ``PATH`` and of a supported version
-    (an :class:`~appion.base.errors.EngineConfigError` otherwise); returns the version."""
-    version = query_version(executable or engine)
-    check_version(engine, version)
-    return version
-
-
 def check_version(engine: str, version: Sequence[int]) -> None:
     """Refuse versions older than the oldest one whose flags Appion knows."""
-    minimum = MINIMUM_VERSION[engine]
+    minimum = _by_name(engine).version_floor or (0,)
     if tuple(version) < minimum:
         raise EngineConfigError(f"{engine} {version_string(version)} is not supported; "
                                 f"use {engine} {version_string(minimum)} or newer")
@@ -107,7 +100,7 @@ def validate_flags(engine: str, version: Sequence[int], args: Sequence[str]) -> 
             continue
         if token not in KNOWN_FLAGS:
             raise EngineConfigError(f"{engine} has no flag {token}")
-        since = FLAG_SINCE[engine].get(token)
+        since = _by_name(engine).flag_since.get(token)
         if since and tuple(version) < since:
             raise EngineConfigError(f"{engine} {version_string(version)} has no {token} "
                                     f"(added in {version_string(since)}); upgrade {engine}")
@@ -130,7 +123,6 @@ def _ft_bin_text(value: float) -> str:
 
 def build_args(params: MotionCorParameters) -> list[str]:
     """MotionCor2's arguments for one movie, in classic order and number formats."""
-    from appion.motioncorrection.calc.internal.params import input_flag
     args = [input_flag(params.input_format), params.input_path, "-OutMrc", params.output_path]
     if params.ft_bin > 1:
         args += ["-FtBin", _ft_bin_text(params.ft_bin)]
@@ -194,7 +186,7 @@ def parse_shifts_150(text: str) -> tuple[tuple[float, float], ...]:
 def parse_shifts_table(text: str) -> tuple[tuple[float, float], ...]:
     """MotionCor2 1.6.x / MotionCor3 full-frame shifts: the ``Frame x Shift y Shift`` table."""
     lines = text.splitlines()
-    for start, line in enumerate(lines):
+    for start, line in enumerate(lines):  # noqa: B007 - ``start`` is read after the loop
         if _TABLE_HEADER.match(line):
             break
     else:
@@ -277,8 +269,10 @@ def check_inputs(params: MotionCorParameters) -> None:
                                  "references of the session")
 
 
-def _run(call: EngineCall, args: list[str], log_path: str | None, timeout: float
-         ) -> tuple[str, tuple[int, int, int]]:
+def _run(call: EngineCall, args: list[str], log_path: str | None, timeout: float,
+         renamed: tuple[str, str] | None = None) -> tuple[str, tuple[int, int, int]]:
+    """Run the program; its output, with ``renamed`` = (scratch, final) output roots
+    named as the final ones, goes to ``log_path``."""
     version = query_version(call.program)
     check_version(call.engine, version)
     validate_flags(call.engine, version, args)
@@ -291,29 +285,35 @@ def _run(call: EngineCall, args: list[str], log_path: str | None, timeout: float
         raise EngineError(f"{call.engine} did not finish within {timeout:.0f} s") from None
     except OSError as error:
         raise EngineError(f"cannot run {executable}: {error}") from None
+    text = done.stdout.replace(*renamed) if renamed else done.stdout
     if log_path:
-        write_text(log_path, done.stdout)
+        write_text(log_path, text)
     if done.returncode != 0:
         where = log_path or "its output"
         raise EngineError(f"{call.engine} exited with status {done.returncode}; see {where}")
-    return done.stdout, version
+    return text, version
 
 
 def _result(image_id: int, call: EngineCall, version: Sequence[int],
             params: MotionCorParameters, log_text: str, log_path: str | None,
-            elapsed: float) -> MotionCorResult:
-    if not os.path.exists(params.output_path):
+            elapsed: float, written: str | None = None) -> MotionCorResult:
+    """The result of a run whose aligned sum is at ``written`` (default: the output path)."""
+    if not os.path.exists(written or params.output_path):
         raise EngineError(f"{call.engine} wrote no {params.output_path}; see "
                           f"{log_path or 'its log'}")
     shifts = parse_shifts(log_text)
     if not shifts:
         raise EngineError(f"no frame shifts in the {call.engine} log {log_path or ''}".strip())
-    weighted = dw_path(params.output_path)
-    check_written_sums(call.engine, params.input_path, params.output_path, weighted)
+    if written is None:
+        check_written_sums(call.engine, params.input_path, params.output_path,
+                           dw_path(params.output_path))
+        weighted = os.path.exists(dw_path(params.output_path))
+    else:
+        weighted = os.path.exists(dw_path(written))
     return MotionCorResult(
         image_id=image_id, engine=call.engine, engine_version=version_string(version),
         aligned_path=params.output_path,
-        aligned_dw_path=weighted if os.path.exists(weighted) else None,
+        aligned_dw_path=dw_path(params.output_path) if weighted else None,
         shifts_px=shifts, log_text=log_text, log_path=log_path, ft_bin=params.ft_bin,
         elapsed_s=elapsed)
 
@@ -327,23 +327,24 @@ def check_written_sums(engine: str, input_path: str, *paths: str) -> None:
     present = [path for path in paths if os.path.exists(path)]
     try:
         for path in present:
-            _check_sum_file(engine, input_path, path)
+            _check_sum(engine, input_path, _read_sum(engine, path), path)
     except InputFileError:
         for path in present:
             _remove(path)
         raise
 
 
-def _check_sum_file(engine: str, input_path: str, path: str) -> None:
-    import mrcfile
-    import numpy as np
+def _read_sum(engine: str, path: str, shown: str | None = None) -> np.ndarray:
+    """A sum as the engine wrote it; unreadable is an EngineError naming ``shown``."""
     try:
-        with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
-            data = np.asarray(mrc.data)
-            validate.check_image(data, f"the {engine} sum {os.path.basename(path)} of "
-                                 f"{input_path}", "check the movie and its gain reference")
-    except (OSError, ValueError) as error:
-        raise EngineError(f"{engine} wrote an unreadable {path} ({error})") from None
+        return read_mrc(path, f"the {engine} sum", dtype=None)
+    except InputFileError as error:
+        raise EngineError(f"{engine} wrote an unreadable {shown or path} ({error})") from None
+
+
+def _check_sum(engine: str, input_path: str, data: np.ndarray, path: str) -> None:
+    validate.check_image(data, f"the {engine} sum {os.path.basename(path)} of "
+                         f"{input_path}", "check the movie and its gain reference")
 
 
 def _remove(path: str) -> None:
@@ -353,15 +354,58 @@ def _remove(path: str) -> None:
         pass
 
 
+def scratch_output(output_path: str) -> str:
+    """A hidden name next to ``output_path`` for the program to write its sums to."""
+    folder, name = os.path.split(output_path)
+    root, ext = os.path.splitext(name)
+    return os.path.join(folder, f".{root}.{os.getpid()}-{uuid.uuid4().hex[:8]}{ext}")
+
+
+def finish_sums(engine: str, params: MotionCorParameters, scratch: str,
+                upside_down: bool) -> None:
+    """Write the sums the program left at ``scratch`` (and its ``_DW``) once, at their
+    final names and in Leginon's orientation; refuse garbage before writing anything.
+
+    Classic's turn-back (``organizeAlignedSum``) flips when ``upside_down`` (EER) xor
+    FlipGain, then rotates by RotGain; a sum that needs no turn is renamed.
+    """
+    pairs = [(scratch, params.output_path)]
+    if os.path.exists(dw_path(scratch)):
+        pairs.append((dw_path(scratch), dw_path(params.output_path)))
+    turn = bool(params.rot_gain % 4) or bool(upside_down) != bool(params.flip_gain)
+    sums = [_read_sum(engine, source, final) for source, final in pairs]
+    for data, (_, final) in zip(sums, pairs):
+        _check_sum(engine, params.input_path, data, final)
+    for data, (source, final) in zip(sums, pairs):
+        if not turn:
+            os.replace(source, final)
+            continue
+        oriented = sum_to_leginon_orientation(data, params.rot_gain, params.flip_gain,
+                                              upside_down)
+        write_mrc(final, oriented, read_mrc_voxel_size(source))
+
+
 def run_motioncor(params: MotionCorParameters, *, image_id: int, call: EngineCall,
                   log_path: str | None = None) -> MotionCorResult:
-    """Run MotionCor2/3 on one movie; the raw log goes to ``log_path``."""
+    """Run MotionCor2/3 on one movie; the raw log goes to ``log_path``.
+
+    The program writes its sums under a scratch name; they reach their final names
+    once, in Leginon's orientation (:func:`finish_sums`).
+    """
     check_inputs(params)
-    args = build_args(params)
+    scratch = scratch_output(params.output_path)
+    args = build_args(replace(params, output_path=scratch))
+    renamed = (os.path.splitext(scratch)[0], os.path.splitext(params.output_path)[0])
     started = time.monotonic()
-    text, version = _run(call, args, log_path, call.timeout_s)
-    return _result(image_id, call, version, params, text, log_path,
-                   time.monotonic() - started)
+    try:
+        text, version = _run(call, args, log_path, call.timeout_s, renamed)
+        result = _result(image_id, call, version, params, text, log_path,
+                         time.monotonic() - started, written=scratch)
+        finish_sums(call.engine, params, scratch, params.input_format == "eer")
+    finally:
+        _remove(scratch)
+        _remove(dw_path(scratch))
+    return result
 
 
 def serial_args(batch: Sequence[MotionCorParameters], input_dir: str, output_dir: str
@@ -408,3 +452,49 @@ def run_motioncor_serial(batch: Sequence[tuple[int, MotionCorParameters]], *,
         except (EngineError, InputFileError) as error:
             outcomes.append(error)
     return outcomes
+
+
+# ----------------------------------------------------------------------------- engines
+
+class MotionCor(Engine[MotionCorTask, MotionCorResult]):
+    """An external MotionCor program; the subclasses declare what differs."""
+
+    executable_option = "--motioncor-exe"
+    #: Flags newer than :attr:`version_floor`, with the version that added them.
+    flag_since: ClassVar[Mapping[str, tuple[int, int, int]]] = {}
+
+    def find_program(self, executable: str | None = None) -> str | None:
+        """Before any movie: the program is on ``PATH`` and of a supported version
+        (an :class:`~appion.base.errors.EngineConfigError` otherwise)."""
+        program = executable or self.name
+        check_version(self.name, query_version(program))
+        return shutil.which(program)
+
+    def installed_version(self, path: str) -> tuple[int, ...] | None:
+        return query_version(path)
+
+    def run(self, task: MotionCorTask) -> MotionCorResult:
+        call = EngineCall(engine=self.name, executable=task.executable,
+                          timeout_s=task.timeout_s)
+        return run_motioncor(task.params, image_id=task.image_id, call=call,
+                             log_path=task.raw_log_path)
+
+
+class MotionCor2(MotionCor):
+    name = "motioncor2"
+    program = ("motioncor2",)
+    label = "MotionCor2"
+    version_floor = (1, 4, 0)  # EER and FmIntFile came in MotionCor2 1.4.0
+    flag_since: ClassVar[Mapping[str, tuple[int, int, int]]] = {
+        "-InEer": (1, 4, 0), "-EerSampling": (1, 4, 0), "-FmIntFile": (1, 4, 0)}
+
+
+class MotionCor3(MotionCor):
+    name = "motioncor3"
+    program = ("motioncor3",)
+    label = "MotionCor3"
+    version_floor = (1, 0, 0)
+
+
+def _by_name(engine: str) -> type[MotionCor]:
+    return {"motioncor2": MotionCor2, "motioncor3": MotionCor3}[engine]

@@ -43,14 +43,17 @@ import appion
 from appion.base.calc.internal import validate
 from appion.base.errors import EngineError, InputFileError
 from appion.base.files import write_mrc
-from appion.motioncorrection.calc.external.motioncor import dw_path
-from appion.motioncorrection.calc.internal import alignment, gain as gain_mod
-from appion.motioncorrection.calc.internal.dose_weighting import (DoseAccumulator,
-                                                                  frame_mid_exposures)
-from appion.motioncorrection.calc.internal.movie_io import Movie, open_movie, read_image
-from appion.motioncorrection.calc.internal.params import input_flag
+from appion.motioncorrection.calc.internal import alignment
+from appion.motioncorrection.calc.internal import gain as gain_mod
+from appion.motioncorrection.calc.internal.dose_weighting import (
+    DoseAccumulator,
+    frame_mid_exposures,
+)
+from appion.motioncorrection.calc.internal.params import input_flag, sum_to_leginon_orientation
 from appion.motioncorrection.calc.internal.summation import GlobalSummer, TileSummer
-from appion.motioncorrection.calc.result import MotionCorParameters, MotionCorResult
+from appion.motioncorrection.contract import MotionCorParameters, MotionCorResult
+from appion.motioncorrection.engines.motioncor import dw_path
+from appion.motioncorrection.engines.movie_io import Movie, open_movie, read_image
 
 DEFAULT_PIXEL_SIZE_A = 1.0  # MotionCor2 without -PixSize
 
@@ -80,8 +83,14 @@ class Alignment:
 
 
 def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str = "cpu",
-                threads: int | None = None) -> MotionCorResult:
-    """Motion-correct one movie as ``params`` says; see the module docstring."""
+                threads: int | None = None, leginon_orientation: bool = False
+                ) -> MotionCorResult:
+    """Motion-correct one movie as ``params`` says; see the module docstring.
+
+    The sums are written in the frames' orientation, or with ``leginon_orientation``
+    turned back to Leginon's as classic's ``organizeAlignedSum`` does (RotGain and
+    FlipGain undone; the built-in engine writes EER sums like TIFF ones).
+    """
     started = time.perf_counter()
     if device != "cpu":
         raise EngineError(f"the built-in engine runs on the CPU only in this version, not on "
@@ -115,12 +124,13 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
     check_aligned_sums(plain, weighted, params.input_path)
     out_shape = _binned_shape(shape, params.ft_bin)
     out_pixel = pixel_size * shape[1] / out_shape[1]
-    _write_mrc(params.output_path, _bin(plain, out_shape, threads), out_pixel)
+    turn = _turn(params) if leginon_orientation else _as_is
+    _write_mrc(params.output_path, turn(_bin(plain, out_shape, threads)), out_pixel)
     del plain
     dw_path = None
     if weighted is not None:
         dw_path = dose_weighted_path(params.output_path)
-        _write_mrc(dw_path, _bin(weighted, out_shape, threads), out_pixel)
+        _write_mrc(dw_path, turn(_bin(weighted, out_shape, threads)), out_pixel)
     elapsed = time.perf_counter() - started
     shifts = tuple((round(float(x), 4), round(float(y), 4)) for x, y in aligned.shifts)
     return MotionCorResult(
@@ -128,6 +138,18 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
         aligned_path=params.output_path, aligned_dw_path=dw_path, shifts_px=shifts,
         log_text=log.finish(aligned, params.output_path, dw_path, elapsed),
         ft_bin=float(params.ft_bin), elapsed_s=elapsed)
+
+
+def _as_is(image: np.ndarray) -> np.ndarray:
+    return image
+
+
+def _turn(params: MotionCorParameters) -> Callable[[np.ndarray], np.ndarray]:
+    """The turn from the frames' orientation to Leginon's, or none when there is none."""
+    if not params.rot_gain % 4 and not params.flip_gain:
+        return _as_is
+    return lambda image: sum_to_leginon_orientation(image, params.rot_gain,
+                                                    params.flip_gain, False)
 
 
 def dose_weighted_path(output_path: str) -> str:
@@ -216,7 +238,7 @@ def _first_pass(movie: Movie, indices: list[int], references: gain_mod.FrameCorr
     The binned copies are gain- and dark-corrected, not yet defect-corrected.
     Decoded frames are appended to ``kept`` when it is given.
     """
-    frame_sum = np.zeros(movie.shape, _sum_type(movie.dtype, len(indices)))
+    frame_sum: np.ndarray = np.zeros(movie.shape, _sum_type(movie.dtype, len(indices)))
 
     def summed() -> Iterator[np.ndarray]:
         for raw in movie.frames(indices, threads):
@@ -334,12 +356,14 @@ def _dose_weighting(params: MotionCorParameters, movie: Movie, indices: list[int
     """A function (image shape -> DoseAccumulator) when dose weighting is on, else None."""
     if not params.dose_weight:
         return None
+    fm_dose = params.fm_dose
+    assert fm_dose is not None  # _check_params requires it with dose weighting
     if movie.doses is None:
-        doses = [params.fm_dose] * movie.nframes
+        doses = [fm_dose] * movie.nframes
     elif movie.doses_absolute:
         doses = list(movie.doses)
     else:
-        doses = [params.fm_dose * fraction for fraction in movie.doses]
+        doses = [fm_dose * fraction for fraction in movie.doses]
     thrown = sum(doses[: indices[0]])
     mids = frame_mid_exposures([doses[i] for i in indices], pre_exposure=thrown)
     kv = float(params.kv or 300)
@@ -364,21 +388,29 @@ def _sum(frames: Iterable[tuple[int, np.ndarray]], shape: tuple[int, int],
          correction: gain_mod.FrameCorrection, aligned: Alignment, dose_for, threads: int
          ) -> tuple[np.ndarray, np.ndarray | None]:
     """Plain and dose-weighted sums of (index, raw frame) pairs, which come last first."""
+    summer: GlobalSummer | TileSummer
+    produce: Callable[[tuple[int, np.ndarray]], tuple[np.ndarray, object]]
     if aligned.patches is None:
-        summer = GlobalSummer(shape, dose_for, threads)
+        whole = summer = GlobalSummer(shape, dose_for, threads)
 
-        def produce(item: tuple[int, np.ndarray]) -> np.ndarray:
+        def produce_whole(item: tuple[int, np.ndarray]
+                          ) -> tuple[np.ndarray, tuple[float, float]]:
             index, raw = item
-            buffer, view = summer.buffer()
+            buffer, view = whole.buffer()
             gain_mod.correct_frame(raw, correction, out=view)
-            return summer.prepare(buffer, tuple(aligned.shifts[index]))
-    else:
-        summer = TileSummer(shape, dose_for, threads)
+            dx, dy = aligned.shifts[index]
+            return whole.prepare(buffer, (dx, dy))
 
-        def produce(item: tuple[int, np.ndarray]) -> np.ndarray:
+        produce = produce_whole
+    else:
+        tiled = summer = TileSummer(shape, dose_for, threads)
+
+        def produce_tiled(item: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             index, raw = item
             frame = gain_mod.correct_frame(raw, correction)
-            return summer.prepare(frame, aligned.shifts_at(index, summer.centres))
+            return tiled.prepare(frame, aligned.shifts_at(index, tiled.centres))
+
+        produce = produce_tiled
 
     _pipelined(frames, produce, lambda item, spectrum: summer.add(item[0], spectrum))
     sums = summer.sums()
@@ -388,7 +420,8 @@ def _sum(frames: Iterable[tuple[int, np.ndarray]], shape: tuple[int, int],
 def _binned_shape(shape: tuple[int, int], ft_bin: float) -> tuple[int, int]:
     if ft_bin <= 1:
         return shape
-    return tuple(max(2, int(round(n / ft_bin / 2)) * 2) for n in shape)
+    rows, cols = (max(2, int(round(n / ft_bin / 2)) * 2) for n in shape)
+    return rows, cols
 
 
 def _bin(image: np.ndarray, out_shape: tuple[int, int], threads: int) -> np.ndarray:
@@ -455,6 +488,7 @@ class _LogWriter:
 
     def patches(self, aligned: Alignment) -> None:
         patches = aligned.patches
+        assert patches is not None  # logged only after a patch alignment
         sx, sy = aligned.patch_scale
         self.lines.append("Patch based alignment")
         for number, ((cx, cy), used) in enumerate(zip(patches.centres, patches.used)):
