@@ -9,7 +9,7 @@ executable).  Prints one JSON object.
 ``high_defocus_astigmatic`` (2.4 µm, 2000 Å astigmatism) and
 ``low_defocus_very_low_contrast`` (0.6 µm, signal-to-noise 0.02); and
 ``ctffind_5_0_2_reference``, the 2048² micrograph (0.9 Å/px) that CTFFIND 5.0.2 was
-run on for ``tests/ctf/data/ctffind-5.0.2``, with CTFFIND's recorded answer.
+run on for ``tests/ctfestimation/data/ctffind-5.0.2``, with CTFFIND's recorded answer.
 ``k3_small``: the simulator's 1024×720 K3 micrographs (0.826 Å/px, 50 e/Å², B 40 Å²)
 searched as classic ``ctffind4.py`` searches (scope defocus ∓ 2.5 µm, ``--dast``
 100 µm), to 15 Å (the classic default) and to 5 Å, with the classic ``--fieldsize``
@@ -35,12 +35,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from appion.ctfestimation.calc.internal.ctf_model import ctf_filtered_noise  # noqa: E402
-from appion.ctfestimation.calc.internal.estimator import (CtfFit,  # noqa: E402
-                                                          SearchParameters, estimate_ctf,
-                                                          estimate_from_spectrum,
-                                                          wrap_angle_deg)
-from appion.ctfestimation.calc.internal.spectrum import (fitting_box,  # noqa: E402
-                                                         power_spectrum)
+from appion.ctfestimation.calc.internal.estimator import (  # noqa: E402
+    estimate_ctf,
+    estimate_from_spectrum,
+    wrap_angle_deg,
+)
+from appion.ctfestimation.calc.internal.spectrum import fitting_box, power_spectrum  # noqa: E402
+from appion.ctfestimation.contract import CtfFit, SearchParameters  # noqa: E402
 
 #: name: (defocus 1, defocus 2, azimuth, signal-to-noise, B-factor)
 CASES = {
@@ -52,7 +53,7 @@ NOISE_SEARCH = SearchParameters(pixel_size_a=1.0, kv=300.0, cs_mm=2.7, box=512, 
                                 resmax_a=4.0, defocus_min_a=3000.0, defocus_max_a=50000.0,
                                 expected_astigmatism_a=1000.0)
 
-#: The micrograph of tests/ctf/data/ctffind-5.0.2: ctf_filtered_noise((2048, 2048), 0.9,
+#: The micrograph of tests/ctfestimation/data/ctffind-5.0.2: ctf_filtered_noise((2048, 2048), 0.9,
 #: 21000, 20100, 33°, seed=1), searched as below; CTFFIND 5.0.2's answer from its summary.
 REFERENCE_TRUTH = (21000.0, 20100.0, 33.0)
 REFERENCE_SEARCH = SearchParameters(pixel_size_a=0.9, kv=300.0, cs_mm=2.7, box=512,
@@ -100,13 +101,13 @@ def run_ctffind(image: np.ndarray, params: SearchParameters, truth: tuple[float,
     """CTFFIND through the project's engine on the same micrograph and search."""
     import mrcfile
 
-    from appion.ctfestimation.calc.external.ctffind import run_ctffind as run_engine
-    from appion.ctfestimation.calc.result import CtfParameters
+    from appion.ctfestimation.contract import engine_task
+    from appion.ctfestimation.engines.ctffind import run_ctffind as run_engine
     with mrcfile.new(os.path.join(workdir, "bench.mrc"), overwrite=True) as mrc:
         mrc.set_data(np.asarray(image, dtype=np.float32))
         mrc.voxel_size = params.pixel_size_a
     started = time.perf_counter()
-    output = run_engine(CtfParameters("bench.mrc", workdir, "bench", params), executable)
+    output = run_engine(engine_task("bench.mrc", workdir, "bench", params), executable)
     return {"seconds": round(time.perf_counter() - started, 3), "version": output.engine_version,
             **errors(output.fit, truth)}
 
@@ -174,8 +175,8 @@ def warm_worker(size: int, box: int, workdir: str, repeats: int = 3) -> dict:
     """
     import mrcfile
 
-    from appion.ctfestimation.calc.result import CtfParameters as EngineParameters
-    from appion.ctfestimation.step import CtfTask, run_ctf_task
+    from appion.ctfestimation.contract import engine_task
+    from appion.ctfestimation.worker import run_task as run_ctf_task
     defocus_1, defocus_2, azimuth, snr, bfactor = CASES["easy"]
     params = replace(NOISE_SEARCH, box=box)
     image = ctf_filtered_noise((size, size), params.pixel_size_a, defocus_1, defocus_2, azimuth,
@@ -183,8 +184,8 @@ def warm_worker(size: int, box: int, workdir: str, repeats: int = 3) -> dict:
     path = os.path.join(workdir, "worker.mrc")
     with mrcfile.new(path, overwrite=True) as mrc:
         mrc.set_data(image)
-    task = CtfTask(1, "builtin", EngineParameters(path, workdir, "worker", params),
-                   0.5 * (defocus_1 + defocus_2))
+    task = replace(engine_task(path, workdir, "worker", params), image_id=1,
+                   defocus_init_a=0.5 * (defocus_1 + defocus_2))
     run_ctf_task(task)
     task_s = _best_of(lambda: run_ctf_task(task), repeats)
     spectrum_s = _best_of(lambda: power_spectrum(image, box), repeats)

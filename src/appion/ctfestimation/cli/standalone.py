@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import Any
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
+    """Add ``appion ctf`` to the ``appion`` command."""
     parser = subparsers.add_parser(
         "ctf", help="estimate one micrograph's CTF (built-in engine, no database)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,18 +38,11 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    import sys
-    from dataclasses import replace
-    from pathlib import Path
+def _search(args: argparse.Namespace) -> Any:
+    """The search the flags describe; a one-line UsageError for an impossible one."""
+    from appion.base.errors import UsageError
+    from appion.ctfestimation.contract import SearchParameters
 
-    from appion.base.errors import InputFileError, UsageError
-    from appion.ctfestimation.calc.internal.estimator import SearchParameters, estimate_ctf
-    from appion.ctfestimation.calc.internal.spectrum import fitting_box
-    from appion.ctfestimation.step import check_fit, read_micrograph
-
-    if not Path(args.micrograph).is_file():
-        raise InputFileError(f"micrograph {args.micrograph} not found; check the path")
     search = SearchParameters(
         pixel_size_a=args.apix, kv=args.kv, cs_mm=args.cs, amplitude_contrast=args.ac,
         box=args.box, resmin_a=args.resmin, resmax_a=args.resmax, defocus_min_a=args.defmin,
@@ -60,41 +55,69 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"amplitude contrast {args.ac} must be in [0, 0.5)")
     except ValueError as error:
         raise UsageError(str(error)) from None
-    image = read_micrograph(args.micrograph)
+    return search
+
+
+def _fitted_search(args: argparse.Namespace, search: Any, shape: tuple[int, ...]) -> Any:
+    """The search with the box the micrograph holds (said on stderr when smaller)."""
+    import sys
+
+    from appion.base.errors import UsageError
+    from appion.ctfestimation.worker import fitting_search
+
     try:
-        box = fitting_box(args.box, image.shape)
+        fitted = fitting_search(search, shape)
     except ValueError as error:
         raise UsageError(f"micrograph {args.micrograph}: {error}") from None
-    if box != args.box:
-        print(f"appion ctf: --box {args.box} is larger than the micrograph ({image.shape[1]}×"
-              f"{image.shape[0]}); using {box}", file=sys.stderr)
-        search = replace(search, box=box)
-    estimate = estimate_ctf(image, search)
-    fit = estimate.fit
-    check_fit(fit, search, args.micrograph)
+    if fitted.box != args.box:
+        print(f"appion ctf: --box {args.box} is larger than the micrograph ({shape[1]}×"
+              f"{shape[0]}); using {fitted.box}", file=sys.stderr)
+    return fitted
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appion.base.errors import InputFileError
+    from appion.ctfestimation.contract import engine_task
+    from appion.ctfestimation.worker import estimate_task, read_micrograph
+
+    if not Path(args.micrograph).is_file():
+        raise InputFileError(f"micrograph {args.micrograph} not found; check the path")
+    search = _search(args)
+    image = read_micrograph(args.micrograph)
+    search = _fitted_search(args, search, image.shape)
+    task = engine_task(args.micrograph, str(Path(args.micrograph).parent), args.micrograph,
+                       search)
+    _, _, estimate = estimate_task(task, image)
     if args.diagnostic:
         _write_diagnostic(estimate, Path(args.diagnostic))
+    _print_fit(estimate.fit, args.json)
+    return 0
+
+
+def _print_fit(fit: Any, as_json: bool) -> None:
     values = {"defocus_1_A": round(fit.defocus_1_a, 2), "defocus_2_A": round(fit.defocus_2_a, 2),
               "astigmatism_azimuth_deg": round(fit.azimuth_deg, 3),
               "phase_shift_rad": round(fit.phase_shift_rad, 4),
               "cross_correlation": round(fit.cross_correlation, 5),
               "fit_resolution_A": round(fit.fit_resolution_a, 3)}
-    if args.json:
+    if as_json:
         print(json.dumps(values))
     else:
         print(f"defocus 1 {fit.defocus_1_a:.1f} Å, defocus 2 {fit.defocus_2_a:.1f} Å, "
               f"azimuth {fit.azimuth_deg:.2f}°, phase shift {fit.phase_shift_rad:.3f} rad, "
               f"CC {fit.cross_correlation:.4f}, fit to {fit.fit_resolution_a:.2f} Å")
-    return 0
 
 
-def _write_diagnostic(estimate, path) -> None:
+def _write_diagnostic(estimate: Any, path: Any) -> None:
     import numpy as np
 
     from appion.base.files import write_mrc
+    from appion.ctfestimation import output
     from appion.ctfestimation.calc.internal import diagnostics
     image = diagnostics.fit_comparison(estimate.spectrum, estimate.fit, estimate.parameters)
     if path.suffix.lower() == ".mrc":
         write_mrc(path, image.astype(np.float32), estimate.parameters.pixel_size_a)
     else:
-        diagnostics.write_image(image, path)
+        output.write_image(image, path)

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sinedon
-
-from appion.base.files import plain_file_name
-from appion.base.retrieve.leginon_rows import PixelCalibrations, rows_by_ids
+from appion.base.calc.internal.names import plain_file_name
 from appion.base.calc.internal.pixel_size import calc_pixel_size
+from appion.base.retrieve.leginon_rows import PixelCalibrations, referenced_row, rows_by_ids
 
 
 @dataclass(frozen=True)
@@ -42,12 +41,12 @@ def load_ctf_metadata(image_ids: Iterable[int]) -> dict[int, CtfImageInfo]:
     calibrations = PixelCalibrations()
     found = {}
     for image_id, image in images.items():
-        camera = cameras.get(image.get("camera")) or {}
-        scope = scopes.get(image.get("scope")) or {}
-        session = sessions.get(image.get("session")) or {}
+        camera = referenced_row(cameras, image.get("camera")) or {}
+        scope = referenced_row(scopes, image.get("scope")) or {}
+        session = referenced_row(sessions, image.get("session")) or {}
         pixel_size = calc_pixel_size(calibrations(camera, scope), image["def_timestamp"],
                                      int(camera.get("binning_x") or 1))
-        tem = tems.get(scope.get("tem")) or {}
+        tem = referenced_row(tems, scope.get("tem")) or {}
         high_tension = scope.get("high_tension")
         filename = plain_file_name(image["filename"], "image file name")
         found[image_id] = CtfImageInfo(
@@ -100,3 +99,16 @@ def prior_ctfs(image_ids: Iterable[int]) -> dict[int, list[dict]]:
         by_image.setdefault(row["image"], []).append(row)
     return {image_id: [row for member in group for row in by_image.get(member, [])]
             for image_id, group in related.items()}
+
+
+def session_cs_mm(session_id: int) -> float | None:
+    """The spherical aberration (mm) of the session's microscope, from its scope rows."""
+    scope = sinedon.get("ScopeEMData", {"session": session_id})
+    tem = (sinedon.get("InstrumentData", {"id": scope["tem"]})
+           if scope and scope.get("tem") else None)
+    return tem["cs"] * 1e3 if tem and tem.get("cs") is not None else None
+
+
+def session_image_ids(session_id: int) -> list[int]:
+    """Every image of the session."""
+    return list(sinedon.ids("AcquisitionImageData", {"session": session_id}))

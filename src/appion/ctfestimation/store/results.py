@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import sinedon
-
 from appion.base.errors import AppionError
-from appion.ctfestimation.calc.internal.classic import (classic_confidence,
-                                                        ctffind_fit_to_ctfdata)
+from appion.ctfestimation.calc.internal.classic import (
+    classic_confidence,
+    ctffind_fit_to_ctfdata,
+)
 from appion.ctfestimation.calc.internal.spectrum import fitting_box
-from appion.ctfestimation.calc.result import CtfResult
+from appion.ctfestimation.contract import CtfResult
 
 PARAMS_TABLE = "ApCtfFind4ParamsData"
 PARAMS_COLUMN = "ctffind4_params"
@@ -111,9 +112,9 @@ def done_images(acerun_id: int) -> set[int]:
 def ctfdata_values(result: CtfResult, acerun_id: int) -> dict[str, Any]:
     """The ApCtfData row of a result: classic mapping, convention, scores and confidence."""
     fit, scores, search = result.fit, result.scores, result.search
-    values = ctffind_fit_to_ctfdata(fit.defocus_1_a, fit.defocus_2_a, fit.azimuth_deg,
-                                    fit.phase_shift_rad, fit.cross_correlation,
-                                    fit.fit_resolution_a)
+    values: dict[str, Any] = ctffind_fit_to_ctfdata(
+        fit.defocus_1_a, fit.defocus_2_a, fit.azimuth_deg, fit.phase_shift_rad,
+        fit.cross_correlation, fit.fit_resolution_a)
     values.update(
         acerun=acerun_id, image=result.image_id, cs=search.cs_mm,
         defocusinit=result.defocus_init_a * 1e-10,

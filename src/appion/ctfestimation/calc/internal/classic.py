@@ -112,7 +112,8 @@ def ctffind_columns_to_ctfdata(columns: tuple[float, ...]) -> dict[str, float]:
 
 
 def apply_ctfdata_convention(values: dict[str, Any]) -> dict[str, Any]:
-    """``ctfinsert``: positive defoci, ``|defocus1| <= |defocus2|`` (swap adds 90°), angle in (−90, 90]."""
+    """``ctfinsert``: positive defoci, ``|defocus1| <= |defocus2|`` (a swap adds 90°), the
+    angle in (−90, 90]."""
     result = dict(values)
     defocus_1, defocus_2 = abs(result["defocus1"]), abs(result["defocus2"])
     angle = result["angle_astigmatism"]

@@ -20,9 +20,9 @@ The built-in estimator fits this :func:`chi`, and the simulator
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
-
 
 #: CTFFIND's ``h / sqrt(2 m₀ e)`` in Å·V^½ (``ReturnWavelenthInAngstroms``); the
 #: CODATA value is 12.26426.  Using CTFFIND's keeps the defoci of both engines on
@@ -47,11 +47,19 @@ def amplitude_contrast_phase(amplitude_contrast: float) -> float:
     return math.atan2(amplitude_contrast, math.sqrt(1.0 - amplitude_contrast ** 2))
 
 
+@overload
+def defocus_phase_per_angstrom(s2: np.ndarray, kv: float) -> np.ndarray: ...
+@overload
+def defocus_phase_per_angstrom(s2: float, kv: float) -> float: ...
 def defocus_phase_per_angstrom(s2: np.ndarray | float, kv: float) -> np.ndarray | float:
     """``π λ s²``: the phase (rad) each Å of defocus adds at squared frequency ``s2`` (1/Å²)."""
     return math.pi * electron_wavelength_a(kv) * s2
 
 
+@overload
+def spherical_aberration_phase(s2: np.ndarray, kv: float, cs_mm: float) -> np.ndarray: ...
+@overload
+def spherical_aberration_phase(s2: float, kv: float, cs_mm: float) -> float: ...
 def spherical_aberration_phase(s2: np.ndarray | float, kv: float, cs_mm: float
                                ) -> np.ndarray | float:
     """``−π/2 · Cs · λ³ · s⁴`` (rad), with Cs converted from mm to Å."""

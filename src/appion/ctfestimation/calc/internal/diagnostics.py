@@ -1,23 +1,22 @@
-"""Diagnostic images and plots of a CTF fit (classic opimages graph1..graph4).
+"""Diagnostic images and plots of a CTF fit (classic opimages graph1..graph4), as arrays.
 
-The array builders are pure; the ``write_*`` functions are the explicit writers:
-each writes to a temporary name in the target folder and renames it, so a reader
-never sees a partial file.  The profile plot's figure is drawn once per thread and
-x range and reused (only its curves and texts are redrawn), since drawing a new
-matplotlib figure twice per micrograph cost more than the CTF fit itself.
+Everything here is computation: arrays in, arrays out (the files are written by
+:mod:`appion.ctfestimation.output`).  The profile plot's figure is drawn once per
+thread and x range and reused (only its curves and texts are redrawn), since
+drawing a new matplotlib figure twice per micrograph cost more than the CTF fit
+itself.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from pathlib import Path
 
 import numpy as np
 
-from appion.base.files import atomic_path
 from appion.ctfestimation.calc.internal.ctf_model import ctf_2d
-from appion.ctfestimation.calc.internal.estimator import CtfFit, Profile1D, SearchParameters
+from appion.ctfestimation.calc.internal.estimator import Profile1D
+from appion.ctfestimation.contract import CtfFit, SearchParameters
 
 
 def centred_full_spectrum(half: np.ndarray) -> np.ndarray:
@@ -44,38 +43,37 @@ def fit_comparison(spectrum_half: np.ndarray, fit: CtfFit, params: SearchParamet
     return image.astype(np.float32)
 
 
-def write_image(array: np.ndarray, path: Path, *, percentiles: tuple[float, float] = (1.0, 99.5)
-                ) -> Path:
-    """An array as an 8-bit greyscale JPEG/PNG (format from the suffix)."""
-    from PIL import Image
+def grey_pixels(array: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.5)
+                ) -> np.ndarray:
+    """An array as 8-bit grey levels between two percentiles, first row at the bottom."""
     low, high = np.percentile(array, percentiles)
     scaled = np.clip((array - low) / max(float(high - low), 1e-12), 0.0, 1.0)
-    with atomic_path(path) as temporary:
-        Image.fromarray((scaled * 255).astype(np.uint8)[::-1]).save(
-            temporary, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
-    return path
+    return (scaled * 255).astype(np.uint8)[::-1]
 
 
-def write_profile_plot(profile: Profile1D, fit: CtfFit, params: SearchParameters, path: Path,
-                       *, resolutions: dict[str, float] | None = None) -> Path:
-    """The 1D fit plot: equiphase average, fitted sin²(chi) and ring-by-ring correlation."""
+def profile_plot_pixels(profile: Profile1D, fit: CtfFit, params: SearchParameters, *,
+                        resolutions: dict[str, float] | None = None) -> np.ndarray:
+    """The 1D fit plot as RGB pixels: equiphase average, fitted sin²(chi) and ring-by-ring
+    correlation."""
     s = profile.spatial_frequency
     keep = (s >= 1.0 / params.resmin_a * 0.8) & (profile.counts > 0)
     observed = profile.observed[keep]
     spread = float(np.percentile(np.abs(observed), 99)) if observed.size else 1.0
-    title = (f"defocus {fit.defocus_1_a:.0f} / {fit.defocus_2_a:.0f} Å, "
-             f"azimuth {fit.azimuth_deg:.1f}°, CC {fit.cross_correlation:.3f}, "
-             f"fit to {fit.fit_resolution_a:.1f} Å")
-    markers = [(label, value) for label, value in (resolutions or {}).items()
-               if value and math.isfinite(value) and value > 0]
     x_range = (float(s[keep][0]), float(s[keep][-1])) if keep.any() else (0.0, float(s[-1]))
     plot = _profile_figure(_rounded_range(x_range))
-    pixels = plot.render(s[keep], observed / (spread or 1.0), profile.model[keep],
-                         profile.goodness[keep], title, markers)
-    from PIL import Image
-    with atomic_path(path) as temporary:
-        Image.fromarray(pixels).save(temporary, format="PNG", compress_level=1)
-    return path
+    return plot.render(s[keep], observed / (spread or 1.0), profile.model[keep],
+                       profile.goodness[keep], _plot_title(fit), _markers(resolutions))
+
+
+def _plot_title(fit: CtfFit) -> str:
+    return (f"defocus {fit.defocus_1_a:.0f} / {fit.defocus_2_a:.0f} Å, "
+            f"azimuth {fit.azimuth_deg:.1f}°, CC {fit.cross_correlation:.3f}, "
+            f"fit to {fit.fit_resolution_a:.1f} Å")
+
+
+def _markers(resolutions: dict[str, float] | None) -> list[tuple[str, float]]:
+    return [(label, value) for label, value in (resolutions or {}).items()
+            if value and math.isfinite(value) and value > 0]
 
 
 def _rounded_range(x_range: tuple[float, float]) -> tuple[float, float]:
@@ -84,7 +82,7 @@ def _rounded_range(x_range: tuple[float, float]) -> tuple[float, float]:
 
 
 class _ProfilePlot:
-    """The figure of :func:`write_profile_plot` for one x range, drawn once.
+    """The figure of :func:`profile_plot_pixels` for one x range, drawn once.
 
     Axes, ticks and labels are drawn when the figure is made and kept as a bitmap;
     each plot restores it and draws only the curves, the title, the legend and the

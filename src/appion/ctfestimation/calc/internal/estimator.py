@@ -35,11 +35,18 @@ from scipy.optimize import minimize
 
 from appion.ctfestimation.calc.internal import ctf_model
 from appion.ctfestimation.calc.internal.ctf_model import electron_wavelength_a
-from appion.ctfestimation.calc.internal.spectrum import (edge_taper, fill_gaps,
-                                                         half_plane_polar, pearson,
-                                                         power_spectrum, radial_average,
-                                                         ring_background, smooth_along,
-                                                         strictly_increasing)
+from appion.ctfestimation.calc.internal.spectrum import (
+    edge_taper,
+    fill_gaps,
+    half_plane_polar,
+    pearson,
+    power_spectrum,
+    radial_average,
+    ring_background,
+    smooth_along,
+    strictly_increasing,
+)
+from appion.ctfestimation.contract import CtfFit, SearchParameters
 
 #: Pixels used by the coarse 2D grid (a strided subset of the fitted band).
 _COARSE_PIXELS = 6000
@@ -51,63 +58,6 @@ _BATCH_ELEMENTS = 1 << 21
 LOW_BAND_RINGS = 4
 #: Local correlation below which the Thon rings are no longer considered fitted.
 FIT_THRESHOLD = 0.3
-#: The most defocus candidates one search may hold (memory grows with their number).
-MAX_DEFOCUS_CANDIDATES = 100_000
-
-
-@dataclass(frozen=True)
-class SearchParameters:
-    """One CTF search, with CTFFIND's meaning for every field (Å, kV, mm, rad)."""
-
-    pixel_size_a: float
-    kv: float
-    cs_mm: float
-    amplitude_contrast: float = 0.07
-    box: int = 512
-    resmin_a: float = 30.0
-    resmax_a: float = 5.0
-    defocus_min_a: float = 5000.0
-    defocus_max_a: float = 50000.0
-    defocus_step_a: float = 100.0
-    expected_astigmatism_a: float = 200.0
-    find_phase_shift: bool = False
-    phase_min_rad: float = 0.0
-    phase_max_rad: float = math.pi
-    phase_step_rad: float = 0.5
-    exhaustive: bool = False
-
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the first impossible value."""
-        if self.pixel_size_a <= 0 or self.kv <= 0 or self.cs_mm < 0:
-            raise ValueError("pixel size and voltage must be positive, Cs not negative")
-        if not 0 < self.resmax_a < self.resmin_a:
-            raise ValueError(f"resolution range {self.resmin_a}–{self.resmax_a} Å is empty")
-        if self.resmax_a < 2 * self.pixel_size_a:
-            raise ValueError(f"maximum resolution {self.resmax_a} Å is beyond Nyquist "
-                             f"({2 * self.pixel_size_a:.3f} Å)")
-        if not 0 <= self.defocus_min_a < self.defocus_max_a:
-            raise ValueError(f"defocus range {self.defocus_min_a}–{self.defocus_max_a} Å "
-                             "is empty")
-        if self.box < 64 or self.box % 2:
-            raise ValueError(f"spectrum box {self.box} must be even and at least 64")
-        span = self.defocus_max_a - self.defocus_min_a
-        if self.defocus_step_a > 0 and span / self.defocus_step_a > MAX_DEFOCUS_CANDIDATES:
-            raise ValueError(f"defocus step {self.defocus_step_a} Å makes "
-                             f"{span / self.defocus_step_a:.0f} candidates over "
-                             f"{self.defocus_min_a:.0f}–{self.defocus_max_a:.0f} Å; use a step "
-                             f"of at least {span / MAX_DEFOCUS_CANDIDATES:.2f} Å")
-
-
-@dataclass(frozen=True)
-class CtfFit:
-    """A fit in CTFFIND's convention: defocus_1 >= defocus_2, azimuth in (−90, 90]."""
-
-    defocus_1_a: float
-    defocus_2_a: float
-    azimuth_deg: float
-    phase_shift_rad: float
-    cross_correlation: float
-    fit_resolution_a: float
 
 
 @dataclass(frozen=True)
@@ -215,7 +165,7 @@ class _Band:
         self.weighted = self.weights * centred
         self.norm = math.sqrt(max(_dot(self.weighted, centred), 0.0))
 
-    def subset(self, count: int) -> "_Band":
+    def subset(self, count: int) -> _Band:
         stride = max(1, self.s2.size // count)
         sub = object.__new__(_Band)
         for name in ("s2", "weights", "cos2", "sin2", "pi_lambda_s2", "static"):

@@ -11,23 +11,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from appion.ctfestimation.calc.internal.estimator import Profile1D
 from appion.ctfestimation.calc.internal.spectrum import pearson
+from appion.ctfestimation.contract import CtfScores
 
 #: Classic value stored when a resolution cannot be found.
 NOT_FOUND_RESOLUTION_A = 100.0
-
-
-@dataclass(frozen=True)
-class CtfScores:
-    confidence_30_10: float
-    confidence_5_peak: float
-    resolution_80_percent: float
-    resolution_50_percent: float
 
 
 def band_correlation(profile: Profile1D, low_a: float, high_a: float) -> float:

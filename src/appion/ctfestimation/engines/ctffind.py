@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appion.base.calc.external.programs import find_program
 from appion.base.errors import EngineConfigError, EngineError
-from appion.ctfestimation.calc.internal.estimator import CtfFit, SearchParameters
-from appion.ctfestimation.calc.result import CtfParameters, EngineOutput
-
-#: Executable names tried, in order, when none is configured.
-EXECUTABLES = ("ctffind", "ctffind4", "ctffind5")
+from appion.ctfestimation.contract import (
+    CtfFit,
+    CtfTask,
+    EngineOutput,
+    SearchParameters,
+)
+from appion.ctfestimation.engines.base import ExternalEngine
 
 #: ANSI escape sequences (CSI ... final byte), e.g. ``\x1b[36m`` and ``\x1b[0m``.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
@@ -65,13 +66,13 @@ def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def answers(params: CtfParameters, diagnostic_path: str) -> Answers:
+def answers(task: CtfTask, diagnostic_path: str) -> Answers:
     """The answer to each CTFFIND question, keyed by the question's text."""
-    search: SearchParameters = params.search
+    search: SearchParameters = task.search
     table: list[tuple[str, Callable[[], str]]] = [
-        (r"Input image file name", lambda: params.micrograph_path),
-        (r"Input is a movie", lambda: _yes(params.is_movie)),
-        (r"Number of frames to average", lambda: str(params.num_frame_avg)),
+        (r"Input image file name", lambda: task.micrograph_path),
+        (r"Input is a movie", lambda: _yes(task.is_movie)),
+        (r"Number of frames to average", lambda: str(task.num_frame_avg)),
         (r"Output diagnostic (image )?file name", lambda: diagnostic_path),
         (r"Pixel size", lambda: f"{search.pixel_size_a:.4f}"),
         (r"Acceleration voltage", lambda: f"{search.kv:.1f}"),
@@ -214,12 +215,6 @@ def _answer(child: SpawnBase, said: Conversation, table: Answers, label: str) ->
     said.transcript.append(reply + "\n")
 
 
-def find_executable(name: str | None) -> str:
-    """The CTFFIND executable: the configured name, else the first of {EXECUTABLES} found."""
-    return find_program([name] if name else EXECUTABLES, label="CTFFIND",
-                        option="--ctffind-exe")
-
-
 def parse_output(text: str) -> tuple[tuple[float, ...], str]:
     """The first result row of a CTFFIND summary ``.txt`` and the version in its header.
 
@@ -269,18 +264,18 @@ def extras_from_columns(values: tuple[float, ...]
     return values[7], values[8], values[9]
 
 
-def run_ctffind(params: CtfParameters, executable: str | None = None) -> EngineOutput:
+def run_ctffind(task: CtfTask, executable: str | None = None) -> EngineOutput:
     """Run CTFFIND on one micrograph; its ``-pow.mrc`` stays in the output folder."""
-    program = find_executable(executable)
+    program = str(Ctffind().find_program(executable))
     name = Path(program).name
-    label = f"{name} on {params.micrograph_path}"
-    diagnostic = Path(params.output_dir) / f"{params.name}-pow.mrc"
+    label = f"{name} on {task.micrograph_path}"
+    diagnostic = Path(task.output_dir) / f"{task.name}-pow.mrc"
     started = time.monotonic()
-    said, status = _run_conversation(program, params, answers(params, str(diagnostic)), label)
+    said, status = _run_conversation(program, task, answers(task, str(diagnostic)), label)
     log_text = clean_text(said.text)
     if status != 0:
         last = _lines(log_text)[-1] if _lines(log_text) else "no output"
-        raise EngineError(f"{name} failed (exit status {status}) on {params.micrograph_path} "
+        raise EngineError(f"{name} failed (exit status {status}) on {task.micrograph_path} "
                           f"after the prompt {said.last_question!r}: {_one_line(last)}")
     text_path = diagnostic.with_suffix(".txt")
     if not text_path.is_file():
@@ -298,19 +293,19 @@ def run_ctffind(params: CtfParameters, executable: str | None = None) -> EngineO
     )
 
 
-def _run_conversation(program: str, params: CtfParameters, table: Answers, label: str
+def _run_conversation(program: str, task: CtfTask, table: Answers, label: str
                       ) -> tuple[Conversation, int]:
     """Spawn CTFFIND on a terminal, answer it, and return what was said and its status."""
     import pexpect
 
     try:
-        child = pexpect.spawn(program, [], cwd=params.output_dir, encoding="utf-8",
-                              codec_errors="replace", timeout=params.timeout_s, echo=False)
+        child = pexpect.spawn(program, [], cwd=task.output_dir, encoding="utf-8",
+                              codec_errors="replace", timeout=task.timeout_s, echo=False)
     except pexpect.ExceptionPexpect as error:
         raise EngineError(f"cannot start {program}: {_one_line(str(error))}") from None
-    deadline = time.monotonic() + params.timeout_s
+    deadline = time.monotonic() + task.timeout_s
     try:
-        said = converse(child, table, timeout_s=params.timeout_s, label=label)
+        said = converse(child, table, timeout_s=task.timeout_s, label=label)
     except BaseException:
         child.close(force=True)
         raise
@@ -327,3 +322,15 @@ def _exit_status(child: SpawnBase, deadline: float) -> int:
         time.sleep(0.01)
     child.close(force=True)
     return child.exitstatus if child.exitstatus is not None else -(child.signalstatus or 0)
+
+
+class Ctffind(ExternalEngine):
+    """CTFFIND 4.1 or 5, answered prompt by prompt."""
+
+    name = "ctffind4"
+    program = ("ctffind", "ctffind4", "ctffind5")
+    label = "CTFFIND"
+    executable_option = "--ctffind-exe"
+
+    def run(self, task: CtfTask) -> EngineOutput:
+        return run_ctffind(task, task.executable)

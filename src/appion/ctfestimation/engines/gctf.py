@@ -13,18 +13,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from appion.base.calc.external.programs import find_program
 from appion.base.errors import EngineError
-from appion.ctfestimation.calc.internal.estimator import CtfFit
-from appion.ctfestimation.calc.result import CtfParameters, EngineOutput, GctfOptions
+from appion.ctfestimation.contract import CtfFit, CtfTask, EngineOutput, GctfOptions
+from appion.ctfestimation.engines.base import ExternalEngine
 
-EXECUTABLES = ("gctf", "Gctf", "gctfCurrent")
 _VERSION = re.compile(r"Gctf\s+v?([0-9][0-9A-Za-z.\-_]*)", re.IGNORECASE)
 
 
-def gctf_command(executable: str, params: CtfParameters, input_name: str) -> list[str]:
+def gctf_command(executable: str, task: CtfTask, input_name: str) -> list[str]:
     """The classic ``gctf.py`` command line (phase-plate and local-refinement flags as asked)."""
-    search, options = params.search, params.gctf or GctfOptions()
+    search, options = task.search, task.gctf or GctfOptions()
     command = [
         executable,
         "--apix", f"{search.pixel_size_a:.4f}", "--kv", f"{search.kv:.1f}",
@@ -80,30 +78,25 @@ def parse_log(text: str) -> tuple[CtfFit, str]:
     return fit, version.group(1) if version else "unknown"
 
 
-def find_executable(name: str | None) -> str:
-    """The Gctf executable: the configured name, else the first of {EXECUTABLES} found."""
-    return find_program([name] if name else EXECUTABLES, label="Gctf", option="--ctf-exe")
-
-
-def run_gctf(params: CtfParameters, executable: str | None = None) -> EngineOutput:
+def run_gctf(task: CtfTask, executable: str | None = None) -> EngineOutput:
     """Run Gctf on the micrograph (a name inside the output folder); parse its log."""
-    program = find_executable(executable)
-    output_dir = Path(params.output_dir)
-    input_name = Path(params.micrograph_path).name
-    command = gctf_command(program, params, input_name)
+    program = str(Gctf().find_program(executable))
+    output_dir = Path(task.output_dir)
+    input_name = Path(task.micrograph_path).name
+    command = gctf_command(program, task, input_name)
     started = time.monotonic()
     try:
         completed = subprocess.run(command, cwd=output_dir, capture_output=True, text=True,
-                                   timeout=params.timeout_s)
+                                   check=False, timeout=task.timeout_s)
     except subprocess.TimeoutExpired:
-        raise EngineError(f"Gctf did not finish within {params.timeout_s:.0f} s on "
-                          f"{params.micrograph_path}") from None
+        raise EngineError(f"Gctf did not finish within {task.timeout_s:.0f} s on "
+                          f"{task.micrograph_path}") from None
     stem = Path(input_name).stem
     log_path = output_dir / f"{stem}_gctf.log"
     if completed.returncode != 0 or not log_path.is_file():
         last = (completed.stderr or completed.stdout).strip().splitlines()
         raise EngineError(f"Gctf failed (exit status {completed.returncode}) on "
-                          f"{params.micrograph_path}: {last[-1] if last else 'no output'}")
+                          f"{task.micrograph_path}: {last[-1] if last else 'no output'}")
     log_text = log_path.read_text()
     fit, version = parse_log(log_text)
     diagnostic = output_dir / f"{stem}.ctf"
@@ -114,3 +107,15 @@ def run_gctf(params: CtfParameters, executable: str | None = None) -> EngineOutp
         diagnostic_path=str(diagnostic) if diagnostic.is_file() else None,
         local_star=str(local_star) if local_star.is_file() else None,
     )
+
+
+class Gctf(ExternalEngine):
+    """Gctf, run from its command line as classic ``gctf.py`` runs it."""
+
+    name = "gctf"
+    program = ("gctf", "Gctf", "gctfCurrent")
+    label = "Gctf"
+    executable_option = "--ctf-exe"
+
+    def run(self, task: CtfTask) -> EngineOutput:
+        return run_gctf(task, task.executable)
