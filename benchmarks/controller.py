@@ -25,16 +25,33 @@ import time
 import uuid
 from pathlib import Path
 
-import sinedon
-from sinedon import schema
+#: The test-only step plug-ins (``noop``) and rows-only sessions (see tests/plugins).
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "tests" / "plugins"
 
-from appion.cli.pipeline import parse_pipeline_options
-from appion.base.loop import run_pipeline
-from appion.base.loop.controller import Events
-from appion.base.loop.feed import ImageFeed
-from appion.base.loop.noop_step import NoopStep
-from appion.base.run import prepare_run
-from appion.simulation.rows import RowsSession, start_rows_session
+
+def use_test_plugins() -> None:
+    """Put the test plug-ins on ``sys.path`` and on the subprocesses' ``PYTHONPATH``."""
+    if str(TEST_PLUGINS) not in sys.path:
+        sys.path.insert(0, str(TEST_PLUGINS))
+    paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    if str(TEST_PLUGINS) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(TEST_PLUGINS), *paths])
+
+
+use_test_plugins()
+
+from appion_test_steps.noop import NoopStep  # noqa: E402
+from appion_test_steps.rows import RowsSession, start_rows_session  # noqa: E402
+
+import sinedon  # noqa: E402
+from appion.base.loop import run_pipeline  # noqa: E402
+from appion.base.loop.controller import Events  # noqa: E402
+from appion.base.loop.feed import ImageFeed  # noqa: E402
+from appion.base.run import prepare_run  # noqa: E402
+from appion.cli.classic_options import image_selection, run_inputs  # noqa: E402
+from appion.cli.pipeline import parse_pipeline_options  # noqa: E402
+from appion.cli.runtime_options import runtime_settings  # noqa: E402
+from sinedon import schema  # noqa: E402
 
 
 def _options(args: list[str]) -> argparse.Namespace:
@@ -51,8 +68,9 @@ def _run(session: RowsSession, root: Path, runname: str, step: NoopStep, flags: 
     options = _options(["--projectid", "1", "--session", session.name, "--preset", "enn",
                         "--runname", runname, "--rundir", str(root / "runs" / runname),
                         "--display", "log", *flags])
-    run = prepare_run(options, step_names=[step.name], program="benchmark")
-    run_pipeline([step], run, events=events)
+    request, selection = run_inputs(options)
+    run = prepare_run(request, selection, step_names=[step.name], program="benchmark")
+    run_pipeline([step], run, settings=runtime_settings(options), events=events)
 
 
 def throughput(root: Path, images: int) -> dict:
@@ -134,7 +152,7 @@ def poll_cost_mariadb(root: Path, images: int, repeats: int) -> dict:
         session.bulk_add(images)
         options = _options(["--projectid", "1", "--session", session.name,
                             "--preset", "enn"])
-        feed = ImageFeed(options, session.id)
+        feed = ImageFeed(image_selection(options), session.id)
         started = time.perf_counter()
         first = len(feed.poll())
         first_s = time.perf_counter() - started

@@ -24,9 +24,8 @@ from pathlib import Path
 
 def one_camera(camera: str, size: str, workdir: Path) -> dict:
     import sinedon
-    from sinedon import schema
-
     from appion.simulation import add_exposure, start_session
+    from sinedon import schema
     schema.init_all(1, config=sinedon.embedded_config(workdir / "home"))
     started = time.perf_counter()
     session = start_session(workdir / "data", "bench", camera, size=size, extras=False)

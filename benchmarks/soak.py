@@ -26,6 +26,21 @@ from pathlib import Path
 
 import psutil
 
+#: The test-only step plug-ins (``noop``) and rows-only sessions (see tests/plugins).
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "tests" / "plugins"
+
+
+def use_test_plugins() -> None:
+    """Put the test plug-ins on ``sys.path`` and on the subprocesses' ``PYTHONPATH``."""
+    if str(TEST_PLUGINS) not in sys.path:
+        sys.path.insert(0, str(TEST_PLUGINS))
+    paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    if str(TEST_PLUGINS) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(TEST_PLUGINS), *paths])
+
+
+use_test_plugins()
+
 CHECKPOINTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BIN = Path(sys.executable).parent
 
@@ -37,10 +52,10 @@ def _environment(home: Path) -> dict[str, str]:
 
 
 def _prepare_noop(root: Path, home: Path, exposures: int) -> str:
+    from appion_test_steps.rows import start_rows_session
+
     import sinedon
     from sinedon import schema
-
-    from appion.simulation.rows import start_rows_session
     schema.init_all(1, project_name="soak", appion_db="ap1",
                     config=sinedon.embedded_config(home))
     session = start_rows_session(root, "soak")

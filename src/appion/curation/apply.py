@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appion.curation.calc import rules as R
-from appion.curation.retrieve.decisions import (all_runs, curation_runs, manual_decisions,
-                                                newest_keep)
+from appion.curation.retrieve.decisions import (
+    all_runs,
+    curation_runs,
+    manual_decisions,
+    newest_keep,
+)
 from appion.curation.store import assessment
 from appion.export.calc.exposure import Exposure
 
@@ -66,12 +70,13 @@ def curate(session_id: int, exposures: list[Exposure], rules: tuple[R.Rule, ...]
     run's (then only changed decisions are added to it)."""
     decisions, manual, values = decide_all(exposures, rules, session_id)
     run, current_rules = newest_rules(session_id)
-    reuse = run is not None and set(current_rules) == set(rules)
+    reuse = False
+    run_id: int | None = None
     rows: list[tuple[int, bool]]
-    if reuse:
+    if run is not None and set(current_rules or ()) == set(rules):
+        reuse = True
         run_id, rows = run["id"], _changed_rows(session_id, exposures, decisions)
     else:
-        run_id = None
         rows = [(image, decisions[e.source_id]) for e in exposures for image in e.image_ids]
     written = 0
     if not dry_run and rows:

@@ -9,8 +9,13 @@ Library use (sinedon set up for the project, tables created)::
 See :mod:`appion.simulation.calc` for the CTF, motion and orientation conventions.
 """
 
-from appion.simulation.session import (SimulatedExposure, SimulatedSession, add_exposure,
-                                       simulate_session, start_session)
+from appion.simulation.session import (
+                                       SimulatedExposure,
+                                       SimulatedSession,
+                                       add_exposure,
+                                       simulate_session,
+                                       start_session,
+)
 
 __all__ = ["SimulatedExposure", "SimulatedSession", "add_exposure", "simulate_session",
            "start_session"]

@@ -266,7 +266,7 @@ def random_local_field(shape: tuple[int, int], nframes: int, rng: np.random.Gene
     cx = tuple(float(c) for c in rng.uniform(-scale, scale, len(LOCAL_TERMS)))
     cy = tuple(float(c) for c in rng.uniform(-scale, scale, len(LOCAL_TERMS)))
     profile = time_profile(nframes, rng.uniform(0.3, 0.8))
-    return LocalField(tuple(shape), cx, cy, tuple(float(t) for t in profile))
+    return LocalField((shape[0], shape[1]), cx, cy, tuple(float(t) for t in profile))
 
 
 def displacement_bound(shifts: np.ndarray, local_field: LocalField) -> float:
@@ -295,12 +295,12 @@ def make_canvas(ideal_padded: np.ndarray, margin: int,
 
     ``shape`` is the frame shape (default: the padded shape less ``margin`` on each side).
     """
-    padded_shape = tuple(int(n) for n in ideal_padded.shape)
+    padded_shape = (int(ideal_padded.shape[0]), int(ideal_padded.shape[1]))
     if shape is None:
         shape = (padded_shape[0] - 2 * margin, padded_shape[1] - 2 * margin)
     spectrum = scipy.fft.rfft2(np.asarray(ideal_padded, dtype=np.float32),
                                workers=FFT_WORKERS)
-    return Canvas(spectrum, padded_shape, margin, tuple(shape))
+    return Canvas(spectrum, padded_shape, margin, (shape[0], shape[1]))
 
 
 def padded_canvas_shape(shape: tuple[int, int], margin: int) -> tuple[int, int]:
@@ -446,7 +446,7 @@ def random_defects(shape: tuple[int, int], rng: np.random.Generator, *, rows: in
     bad_cols = tuple(range(first_col, first_col + cols))
     bad_rows = tuple(sorted(int(r) for r in rng.choice(np.arange(ny // 8, ny - ny // 8),
                                                        rows, replace=False)))
-    hot_pixels = []
+    hot_pixels: list[tuple[int, int]] = []
     while len(hot_pixels) < hot:
         x, y = int(rng.integers(0, nx)), int(rng.integers(0, ny))
         if x not in bad_cols and y not in bad_rows and (x, y) not in hot_pixels:

@@ -74,15 +74,18 @@ class StopFlag:
 
     def install(self) -> Callable[[], None]:
         previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
 
 
 def run(args: argparse.Namespace) -> int:
-    from sinedon.config import appion_home
-
-    from sinedon import schema
-
     from appion.simulation.session import add_exposure, start_session
+    from sinedon import schema
+    from sinedon.config import appion_home
     root = (args.root or appion_home() / "sessions").expanduser()
     if args.init_db:
         schema.init_all(args.project)  # leginon and project tables, then the project's appion

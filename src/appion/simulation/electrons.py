@@ -126,7 +126,7 @@ def _band(source: Source, sensor: Sensor, first: int, last: int, residual: Seque
     """
     nx = sensor.shape[1]
     local = _arrivals((last - first) * nx, bound, rng)
-    pixel = local.astype(key_type)
+    pixel: np.ndarray = local.astype(key_type)
     sub_y = (local - pixel).astype(np.float32)
     pixel += first * nx
     sub_x = rng.random(pixel.size, dtype=np.float32)

@@ -6,8 +6,8 @@ simulator.  Here the counts come from inverting the cumulative distribution
 over the whole array at once: ``k`` is the number of cumulative probabilities
 ``F(0) … F(k−1)`` below one uniform draw.  The first few steps run over every
 pixel, then only the pixels still above the running sum are carried on, so the
-work is a few vector operations per pixel (about 7 ns against numpy's 40).  Means above :data:`INVERSION_MAX_MEAN` go to
-numpy's sampler (its transformed-rejection method is fast there).
+work is a few vector operations per pixel (about 7 ns against numpy's 40).  Means above
+:data:`INVERSION_MAX_MEAN` go to numpy's sampler (its transformed-rejection method is fast there).
 """
 
 from __future__ import annotations

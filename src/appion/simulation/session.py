@@ -22,11 +22,13 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
-import sinedon
 
+import sinedon
 from appion.base.errors import UsageError
-from appion.motioncorrection.calc.internal.orientation import (frame_to_gain_orientation,
-                                                               gain_to_frame_orientation)
+from appion.motioncorrection.calc.internal.orientation import (
+    frame_to_gain_orientation,
+    gain_to_frame_orientation,
+)
 from appion.simulation import calc, electrons, files, store
 from appion.simulation.cameras import CameraSpec, camera_spec
 from appion.simulation.eer import EerFrame
@@ -187,7 +189,7 @@ def start_session(root: Path, name: str, camera: str = "k3", *, size: str = "sma
     return SimulatedSession(
         session_id=session_id, name=name, root=root, image_path=image_path,
         frame_path=frame_path, camera=spec.key, camera_name=spec.name, preset_name=preset,
-        size=size, seed=seed, dose=dose, defocus_um=tuple(defocus_um), extras=extras,
+        size=size, seed=seed, dose=dose, defocus_um=(defocus_um[0], defocus_um[1]), extras=extras,
         gain_path=gain_path, dark_path=dark_path, reference_session_id=ref_session,
         preset_id=preset_id, tem_id=instruments.tem, camera_instrument_id=instruments.camera,
         norm_id=norm_id, dark_id=dark_id, corrector_plan_id=plan_id, defects=defects)
@@ -273,9 +275,9 @@ def add_exposure(session: SimulatedSession, index: int) -> SimulatedExposure:
     movie_path = session.frame_path / f"{filename}{spec.movie_suffix}"
     total = np.zeros(frame_shape, dtype=np.uint32)  # raw counts summed over frames
     if spec.eer:
-        frames = _eer_frames(canvas, shifts, local, detector, electrons_per_frame,
-                             spec.eer_render_group, rng, total)
-        files.write_eer_movie(movie_path, prefetch(frames), shape=frame_shape,
+        eer_frames = _eer_frames(canvas, shifts, local, detector, electrons_per_frame,
+                                 spec.eer_render_group, rng, total)
+        files.write_eer_movie(movie_path, prefetch(eer_frames), shape=frame_shape,
                               metadata=_eer_metadata(spec, size, frame_shape, session.dose))
     else:
         frames = prefetch(_counted_frames(canvas, shifts, local, detector,
@@ -357,7 +359,7 @@ def _counted_frames(canvas, shifts, local, detector: _Detector, electrons_per_fr
         raw = np.empty(canvas.shape, dtype=spec.frame_dtype)
 
         def count(rows: slice, band_rng: np.random.Generator) -> None:
-            expected = calc.warp_local(shifted, canvas.margin, local, frame, rows)
+            expected = calc.warp_local(shifted, canvas.margin, local, frame, rows)  # noqa: F821
             np.maximum(expected, 0.0, out=expected)
             raw[rows] = calc.counts(
                 expected, band_rng, sensitivity=mean_per_unit[rows],

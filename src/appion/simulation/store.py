@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sinedon
-
 from appion.simulation.calc import Defects, leginon_sequence
 from appion.simulation.cameras import CameraSpec
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from appion.export.calc.exposure import (Exposure, accumulated_motion_a, frame_steps,
-                                         max_frame_shift_a)
+from appion.export.calc.exposure import (
+    Exposure,
+    accumulated_motion_a,
+    frame_steps,
+    max_frame_shift_a,
+)
 
 #: attribute -> (unit, whether a missing value passes)
 ATTRIBUTES = {

@@ -132,7 +132,7 @@ def run_curate(args: argparse.Namespace) -> int:
     from appion.export.retrieve.session import open_session
     session = open_session(args.session, args.projectid)
     exposures = load_exposures(session, runname=args.run, ctf_runname=args.ctf_run)
-    rules = rules_from_args(args)
+    rules: tuple | None = rules_from_args(args)
     manual_rows = 0 if args.dry_run else _manual(args, session["id"], exposures)
     if not rules:
         _, rules = newest_rules(session["id"])

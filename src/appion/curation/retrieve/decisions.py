@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sinedon
-
 from appion.base.retrieve.images import combine_status, viewer_status
 from appion.curation.calc.rules import RUN_PREFIX
 

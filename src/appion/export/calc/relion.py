@@ -103,6 +103,7 @@ def ctf_row(exposure: Exposure, group: int, out_dir: str, absolute: bool,
             with_phase: bool) -> dict:
     """A row of ``micrographs_ctf.star`` (the exposure must have a CTF)."""
     ctf = exposure.ctf
+    assert ctf is not None  # callers pass only exposures with a fit
     row = micrograph_row(exposure, group, out_dir, absolute)
     row["rlnCtfImage"] = _path(ctf.ctf_image, out_dir, absolute) if ctf.ctf_image else "None"
     row.update(relion_ctf(ctf))

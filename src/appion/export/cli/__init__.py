@@ -39,10 +39,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from appion.export.retrieve.session import open_session
-    from appion.export.retrieve.exposures import load_exposures
-    from appion.export.store import exports
     from appion.base.errors import AppionError
+    from appion.export.retrieve.exposures import load_exposures
+    from appion.export.retrieve.session import open_session
+    from appion.export.store import exports
     session = open_session(args.session, args.projectid)
     found = load_exposures(session, runname=args.run, ctf_runname=args.ctf_run)
     chosen = found if args.all else [e for e in found if e.status is not False]

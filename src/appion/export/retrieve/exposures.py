@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import sinedon
-
 from appion.base.calc.internal.pixel_size import calc_pixel_size
 from appion.base.errors import AppionError
 from appion.base.retrieve.images import combine_status, complete_status
-from appion.base.retrieve.leginon_rows import rows_by_ids
+from appion.base.retrieve.leginon_rows import referenced_row, rows_by_ids
 from appion.export.calc.exposure import CtfFit, Exposure, Movie
 from appion.motioncorrection.calc.internal import params as P
 from appion.motioncorrection.retrieve.metadata import find_frames_file, load_image_metadata
@@ -66,7 +65,7 @@ def _image_path(image: dict, session: dict) -> str:
 
 def _pixel_size(meta: P.ImageMetadata) -> float | None:
     binning = int(meta.camera.get("binning_x") or 1)
-    return calc_pixel_size(meta.pixel_calibrations, meta.image.get("def_timestamp"), binning)
+    return calc_pixel_size(meta.pixel_calibrations, meta.image["def_timestamp"], binning)
 
 
 def _movie(meta: P.ImageMetadata) -> Movie:
@@ -105,8 +104,9 @@ def _ctf_runs(rows: Iterable[dict]) -> dict[int, dict]:
     params = rows_by_ids("ApCtfFind4ParamsData",
                          {run.get("ctffind4_params") for run in runs.values()})
     for run in runs.values():
-        run["_path"] = (paths.get(run.get("path")) or {}).get("path")
-        run["_phase"] = bool((params.get(run.get("ctffind4_params")) or {}).get("shift_phase"))
+        run["_path"] = (referenced_row(paths, run.get("path")) or {}).get("path")
+        run["_phase"] = bool((referenced_row(params, run.get("ctffind4_params")) or {})
+                             .get("shift_phase"))
     return runs
 
 
@@ -136,7 +136,7 @@ def ice_thickness(image_ids: list[int]) -> dict[int, float]:
     return found
 
 
-def _camera_names(metas: Iterable[P.ImageMetadata]) -> dict[int, str]:
+def _camera_names(metas: Iterable[P.ImageMetadata]) -> dict[int | None, str]:
     ids = {meta.camera.get("ccdcamera") for meta in metas}
     rows = rows_by_ids("InstrumentData", ids)
     return {key: str(row.get("name") or key) for key, row in rows.items()}

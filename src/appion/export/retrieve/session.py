@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import sinedon
-
 from appion.base.retrieve.session import session_by_name, session_project
 
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from appion.export.calc import cryosparc as C
 from appion.export.calc import relion as R
 from appion.export.calc.exposure import Exposure
-from appion.export.store.files import (defect_file, frame_gain, write_dataset, write_npy,
-                                       write_star)
+from appion.export.store.files import defect_file, frame_gain, write_dataset, write_npy, write_star
 
 
 @dataclass(frozen=True)
