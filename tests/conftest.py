@@ -21,6 +21,23 @@ from pathlib import Path
 
 import pytest
 
+#: The test-only step plug-ins (``noop``, ``noop2``): a package with its dist-info, so
+#: that ``importlib.metadata`` finds their ``appion.steps`` entry points here and in
+#: every subprocess (console scripts, Dask workers).
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def use_test_plugins() -> None:
+    """Put :data:`PLUGINS` on ``sys.path`` and ``PYTHONPATH`` (once)."""
+    if str(PLUGINS) not in sys.path:
+        sys.path.insert(0, str(PLUGINS))
+    paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    if str(PLUGINS) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(PLUGINS), *paths])
+
+
+use_test_plugins()
+
 PROJECT_ID = 1
 MYSQL_HOST = os.environ.get("APPION_TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("APPION_TEST_MYSQL_PORT", "3306"))
@@ -142,6 +159,7 @@ def mariadb_databases(mariadb_server, tmp_path_factory):
 def drop_databases(server: dict, names) -> None:
     """Close sinedon's connections and drop the test's MariaDB databases."""
     import pymysql
+
     import sinedon
     sinedon.close_all()
     connection = pymysql.connect(**server)
@@ -155,6 +173,7 @@ def drop_databases(server: dict, names) -> None:
 
 def _empty_tables(databases: TestDatabases) -> None:
     from django.db import connections
+
     import sinedon
     from sinedon import schema
     databases.setup()

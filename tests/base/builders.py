@@ -6,9 +6,15 @@ import argparse
 import math
 
 import sinedon
-
-from appion.cli.classic_options import (ClassicArgumentParser, add_loop_options,
-                                             add_script_options)
+from appion.base.run import RunRequest
+from appion.base.selection import ImageSelection
+from appion.cli.classic_options import (
+    ClassicArgumentParser,
+    add_loop_options,
+    add_script_options,
+    image_selection,
+    run_inputs,
+)
 
 
 def make_session(name: str = "25jan01a", image_path: str = "/data/leginon/25jan01a/rawdata"
@@ -51,3 +57,18 @@ def classic_parser(procdir: str = "ddstack") -> argparse.ArgumentParser:
 
 def parse(args: list[str], procdir: str = "ddstack") -> argparse.Namespace:
     return classic_parser(procdir).parse_args(args)
+
+
+def selection(args: list[str], procdir: str = "ddstack") -> ImageSelection:
+    """The image selection of classic flags."""
+    return image_selection(parse(args, procdir))
+
+
+def inputs(args: list[str], procdir: str = "ddstack", *, with_parser: bool = True,
+           dry_run: bool = False) -> tuple[RunRequest, ImageSelection]:
+    """The run request and image selection of classic flags, as a drop-in builds them."""
+    parser = classic_parser(procdir)
+    options = parser.parse_args(args)
+    if dry_run:
+        options.dry_run = True
+    return run_inputs(options, parser if with_parser else None)

@@ -19,9 +19,9 @@ def _curate(processed, *args: str) -> dict:
 
 
 def _drifts(processed) -> dict[int, float]:
+    from appion.base.retrieve.session import session_by_name
     from appion.curation.calc.rules import attributes
     from appion.export.retrieve.exposures import load_exposures
-    from appion.base.retrieve.session import session_by_name
     processed.db.setup()
     exposures = load_exposures(session_by_name(SESSION))
     return {e.source_id: attributes(e)["total_drift"] for e in exposures}

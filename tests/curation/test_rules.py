@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appion.curation.calc.rules import (Rule, decide, rules_from_text, rules_to_text,
-                                        summary)
+from appion.curation.calc.rules import Rule, decide, rules_from_text, rules_to_text, summary
 
 
 def test_a_rule_bounds_and_missing_values():

@@ -23,7 +23,7 @@ REPLAY = Path(__file__).parent / "fakes" / "replay_motioncor.py"
 
 
 def _engine_shifts(rundir: Path) -> dict[str, list]:
-    from appion.motioncorrection.calc.external.motioncor import parse_shifts
+    from appion.motioncorrection.engines.motioncor import parse_shifts
     found = {}
     for log in rundir.glob("*_st_Log.builtin.txt"):
         name = log.name.removesuffix("_st_Log.builtin.txt")

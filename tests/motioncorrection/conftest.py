@@ -24,7 +24,7 @@ def fake_bin(tmp_path, monkeypatch):
                           f"exec '{sys.executable}' '{FAKE}' \"$@\"\n")
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    from appion.motioncorrection.calc.external.motioncor import query_version
+    from appion.motioncorrection.engines.motioncor import query_version
     query_version.cache_clear()
     yield folder
     query_version.cache_clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from appion.motioncorrection.cli.classic import build_parser
+from appion.cli.classic import build_parser as classic_parser
+from appion.motioncorrection.cli import MAKEDDALIGN, PLUGIN
 
 LINES = Path(__file__).parent.parent / "data" / "classic-command-lines.txt"
 DROPPED_BY_REFACTOR = ["--mrclist=a,b", "--limit=3", "--startimgid=1", "--endimgid=9",
@@ -13,6 +14,10 @@ DROPPED_BY_REFACTOR = ["--mrclist=a,b", "--limit=3", "--startimgid=1", "--endimg
                        "--shuffle", "--reverse", "--no-wait", "--no-commit", "--parallel",
                        "--jobid=4", "--jobtype=makeddrawframestack", "--expid=3",
                        "--doseweight", "--engine=motioncor3", "--dry-run"]
+
+
+def build_parser():
+    return classic_parser(PLUGIN, MAKEDDALIGN)
 
 
 def classic_argv(line: str) -> list[str]:

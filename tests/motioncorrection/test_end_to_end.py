@@ -7,9 +7,9 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
-import sinedon
 import tifffile
 
+import sinedon
 from appion.motioncorrection.calc.internal.orientation import gain_to_frame_orientation
 from appion.motioncorrection.calc.internal.params import sum_to_leginon_orientation
 
@@ -75,25 +75,27 @@ def test_run_stores_everything_classic_stored(db, cli, tmp_path, fake_bin):
 
 
 def test_store_twice_leaves_one_set_of_rows(db, tmp_path, fake_bin):
-    import argparse
+    import dataclasses
 
     from appion.base.step import RunContext
+    from appion.motioncorrection.contract import MotionCorOptions, MotionCorStepOptions
     from appion.motioncorrection.step import MotionCorrectionStep
-    from appion.motioncorrection.calc.internal.params import MotionCorOptions
     tiny = make_session(tmp_path / "site", 1)
     rundir = tmp_path / "run"
     rundir.mkdir()
     session = sinedon.get("SessionData", {"id": tiny.session_id})
     run = RunContext(runname="run", rundir=rundir, projectid=db.projectid, session=session,
-                     options=argparse.Namespace(dry_run=False))
-    step = MotionCorrectionStep(MotionCorOptions(doseweight=True), preset="enn")
+                     dry_run=False)
+    step = MotionCorrectionStep(MotionCorStepOptions(
+        motioncor=MotionCorOptions(doseweight=True), preset="enn"))
     step.init_run(run)
     [task] = step.prepare(run, tiny.image_ids)
     result = step.run_task(task)
     first = step.store(run, result)
     second = step.store(run, result)
     assert first == second
-    step.hand_on_dw = True  # appion pipeline --ctf-on-dw: the next step gets -a-DW
+    # appion pipeline --ctf-on-dw: the next step gets -a-DW
+    step = MotionCorrectionStep(dataclasses.replace(step.options, hand_on_dw=True))
     (dw_id,) = step.store(run, result)
     names = {row["id"]: row["filename"] for row in sinedon.filter("AcquisitionImageData")}
     assert names[first[0]].endswith("-a") and names[dw_id].endswith("-a-DW")

@@ -10,8 +10,8 @@ import pytest
 import tifffile
 
 from appion.base.errors import EngineError, InputFileError
-from appion.motioncorrection.calc.external import motioncor as mc
-from appion.motioncorrection.calc.result import MotionCorParameters
+from appion.motioncorrection.contract import MotionCorParameters
+from appion.motioncorrection.engines import motioncor as mc
 
 LOGS = Path(__file__).parent / "data" / "logs"
 

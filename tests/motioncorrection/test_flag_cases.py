@@ -12,7 +12,7 @@ import json
 import os
 from collections import defaultdict
 
-from appion.motioncorrection.calc.external.motioncor import args_as_flags
+from appion.motioncorrection.engines.motioncor import args_as_flags
 
 from .flag_cases import classic_argv, insert_case, load_cases, relocate
 
@@ -50,7 +50,7 @@ def test_all_thirteen_cases_match_classic(db, cli, tmp_path):
     for case in CASES:
         insert_case(case, root)
     checked = 0
-    for session, cases in _by_session(CASES).items():
+    for cases in _by_session(CASES).values():
         argv = classic_argv(cases[0]["classic_flags"], root, db.projectid)
         done = cli(["makeDDAlignMotionCor2_UCSF.py", *argv, "--dry-run"], env=db.env)
         assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from tests.conftest import run_cli
-from tests.ctf.session import fake_env
+from tests.ctfestimation.session import fake_env
 
 from .conftest import PROJECT_ID, show_create_tables
 

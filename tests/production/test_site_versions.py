@@ -14,7 +14,6 @@ import pytest
 
 import sinedon
 from sinedon import schema
-from tests.conftest import run_cli
 
 from .conftest import ddl_statements
 

@@ -18,7 +18,6 @@ import pytest
 import sinedon
 from appion.motioncorrection.retrieve.metadata import load_image_metadata
 from appion.motioncorrection.store import results
-
 from tests.motioncorrection.session import SHAPE, make_session
 
 

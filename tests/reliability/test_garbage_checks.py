@@ -131,7 +131,7 @@ def _truncate(path: Path, size: int) -> Path:
 
 
 def test_a_whole_eer_opens_and_a_cut_one_does_not(tmp_path):
-    from appion.motioncorrection.calc.internal.movie_io import open_movie
+    from appion.motioncorrection.engines.movie_io import open_movie
     path = _eer(tmp_path / "good.eer")
     with open_movie(str(path), "eer") as movie:
         assert movie.raw_frames == 8
@@ -144,7 +144,7 @@ def test_a_whole_eer_opens_and_a_cut_one_does_not(tmp_path):
 
 
 def test_an_eer_with_fewer_frames_than_declared_is_truncated(tmp_path):
-    from appion.motioncorrection.calc.internal.movie_io import open_movie
+    from appion.motioncorrection.engines.movie_io import open_movie
     path = _eer(tmp_path / "short.eer", raw_frames=6, declared=8)
     with pytest.raises(InputFileError) as error:
         open_movie(str(path), "eer")
@@ -152,7 +152,7 @@ def test_an_eer_with_fewer_frames_than_declared_is_truncated(tmp_path):
 
 
 def test_a_tiff_strip_past_the_end_is_truncated(tmp_path):
-    from appion.motioncorrection.calc.internal.movie_io import open_movie
+    from appion.motioncorrection.engines.movie_io import open_movie
     path = tmp_path / "movie.tif"
     frames = np.random.default_rng(0).poisson(3.0, (4, 32, 32)).astype(np.uint8)
     tifffile.imwrite(path, frames)  # uncompressed: strips first, one IFD chain
@@ -166,7 +166,7 @@ def test_a_tiff_strip_past_the_end_is_truncated(tmp_path):
 
 
 def test_float_mrc_frames_are_sampled_as_decoded(tmp_path):
-    from appion.motioncorrection.calc.internal.movie_io import open_movie
+    from appion.motioncorrection.engines.movie_io import open_movie
     frames = np.ones((3, 64, 64), np.float32)
     frames[1, :2] = np.nan  # two rows, the first of them sampled
     with mrcfile.new(tmp_path / "m.mrc") as mrc:
@@ -179,8 +179,7 @@ def test_float_mrc_frames_are_sampled_as_decoded(tmp_path):
 
 
 def test_frame_sum_and_aligned_sum_checks():
-    from appion.motioncorrection.calc.internal.builtin_engine import (check_aligned_sums,
-                                                                      check_frame_sum)
+    from appion.motioncorrection.engines.builtin_engine import check_aligned_sums, check_frame_sum
     with pytest.raises(InputFileError, match="movie m.tif: the sum of its 5 frames is "
                                              "constant"):
         check_frame_sum(np.zeros((8, 8), np.uint16), "m.tif", 5)
@@ -193,7 +192,7 @@ def test_frame_sum_and_aligned_sum_checks():
 
 
 def test_engine_sums_with_nan_are_removed(tmp_path):
-    from appion.motioncorrection.calc.external.motioncor import check_written_sums
+    from appion.motioncorrection.engines.motioncor import check_written_sums
     plain, weighted = tmp_path / "s.mrc", tmp_path / "s_DW.mrc"
     for path, value in ((plain, 1.0), (weighted, np.nan)):
         data = np.arange(16, dtype=np.float32).reshape(4, 4)
@@ -210,13 +209,13 @@ def test_engine_sums_with_nan_are_removed(tmp_path):
 # ----------------------------------------------------------------------------- CTF
 
 def _search():
-    from appion.ctfestimation.calc.internal.estimator import SearchParameters
+    from appion.ctfestimation.contract import SearchParameters
     return SearchParameters(pixel_size_a=1.0, kv=300.0, cs_mm=2.7, defocus_min_a=5000.0,
                             defocus_max_a=30000.0, defocus_step_a=500.0)
 
 
 def _fit(**changes):
-    from appion.ctfestimation.calc.internal.estimator import CtfFit
+    from appion.ctfestimation.contract import CtfFit
     values = {"defocus_1_a": 12000.0, "defocus_2_a": 11000.0, "azimuth_deg": 10.0,
               "phase_shift_rad": 0.0, "cross_correlation": 0.3, "fit_resolution_a": 5.0}
     return CtfFit(**{**values, **changes})
@@ -231,20 +230,20 @@ def _fit(**changes):
     ({"azimuth_deg": math.nan}, "azimuth is nan"),
 ])
 def test_a_fit_that_is_not_finite_or_leaves_the_range_fails(changes, words):
-    from appion.ctfestimation.step import check_fit
+    from appion.ctfestimation.worker import check_fit
     with pytest.raises(InputFileError) as error:
         check_fit(_fit(**changes), _search(), "mic")
     assert _one_line(error).startswith(f"the CTF fit of mic: {words}")
 
 
 def test_a_fit_inside_the_range_or_one_step_beyond_passes():
-    from appion.ctfestimation.step import check_fit
+    from appion.ctfestimation.worker import check_fit
     check_fit(_fit(), _search(), "mic")
     check_fit(_fit(defocus_1_a=30400.0, defocus_2_a=4600.0), _search(), "mic")
 
 
 def test_read_micrograph_refuses_a_constant_one(tmp_path):
-    from appion.ctfestimation.step import read_micrograph
+    from appion.ctfestimation.worker import read_micrograph
     with mrcfile.new(tmp_path / "flat.mrc") as mrc:
         mrc.set_data(np.full((64, 64), 4.0, np.float32))
     with pytest.raises(InputFileError) as error:

@@ -15,7 +15,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from tests.ctf.session import make_session
+from tests.ctfestimation.session import make_session
 
 SIZE = 512
 TRUTHS = [(12000.0, 11500.0, 30.0, 1.0)] * 6

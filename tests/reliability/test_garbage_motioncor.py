@@ -17,9 +17,9 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
-import sinedon
 import tifffile
 
+import sinedon
 from tests.motioncorrection.conftest import fake_bin  # noqa: F401  (a fixture)
 from tests.motioncorrection.session import NFRAMES, SHAPE, TinySession, make_session
 

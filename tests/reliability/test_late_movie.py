@@ -18,9 +18,8 @@ import numpy as np
 import tifffile
 
 import sinedon
-
+from tests.cli.test_pipeline import WAIT_S, stop, wait_for
 from tests.motioncorrection.session import NFRAMES, SHAPE, make_session
-from tests.runtime.test_pipeline_cli import WAIT_S, stop, wait_for
 
 LAG_S = 3
 

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from appion.base.errors import InputFileError, InputNotReady
-from appion.motioncorrection.calc.internal.movie_io import open_movie
+from appion.motioncorrection.engines.movie_io import open_movie
 
 
 def _patch(path, offset: int, fmt: str, value: int) -> None:

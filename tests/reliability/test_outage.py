@@ -21,10 +21,9 @@ import pytest
 
 import sinedon
 from sinedon.errors import DatabaseUnreachable
-
+from tests.base.loop.sessions import make_session, pair_rows
+from tests.cli.test_pipeline import WAIT_S, pipeline_command, wait_for
 from tests.conftest import PROJECT_ID, service_missing
-from tests.runtime.sessions import make_session, pair_rows
-from tests.runtime.test_pipeline_cli import WAIT_S, pipeline_command, wait_for
 
 #: A hung query fails after this many seconds (``SINEDON_READ_TIMEOUT``).
 READ_TIMEOUT_S = "3"

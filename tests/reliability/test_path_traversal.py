@@ -12,12 +12,12 @@ import os
 from pathlib import Path
 
 import pytest
+
 import sinedon
-
+from appion.base.calc.internal.names import plain_file_name
 from appion.base.errors import InputFileError, OutputError
-from appion.base.files import atomic_path, plain_file_name, write_mrc, write_text
+from appion.base.files import atomic_path, write_mrc, write_text
 from appion.base.loop.state import read_failures
-
 from tests.motioncorrection.session import make_session
 
 ESCAPE = "../../escaped/x_00001enn"

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import sinedon
 
+import sinedon
 from tests.motioncorrection.session import make_session
 
 SCRIPT = Path(sys.executable).parent / "makeDDAlignMotionCor2_UCSF.py"
@@ -63,8 +63,8 @@ def test_a_signal_as_the_job_row_appears_ends_the_run_cleanly(db, tmp_path, sign
 
 
 def test_the_stop_handlers_are_there_from_the_start():
-    from appion.cli.entry import run_entry_point
     from appion.base.signals import Stopped
+    from appion.cli.entry import run_entry_point
 
     def main(argv):
         handler = signal.getsignal(signal.SIGTERM)
@@ -78,8 +78,8 @@ def test_the_stop_handlers_are_there_from_the_start():
 
 
 def test_a_signal_while_the_job_row_is_written_waits_for_the_write():
-    from appion.cli.entry import run_entry_point
     from appion.base.signals import deferred
+    from appion.cli.entry import run_entry_point
 
     written = []
 

@@ -13,12 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import sinedon
 
+import sinedon
 from appion.base.files import write_mrc
 from sinedon.config import DatabaseLocation
 from sinedon.errors import ConfigError
-
 from tests.motioncorrection.session import make_session
 
 MOTIONCOR = "makeDDAlignMotionCor2_UCSF.py"

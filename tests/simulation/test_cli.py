@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-import sinedon
 import tifffile
 
+import sinedon
 from tests.conftest import run_cli
 
 

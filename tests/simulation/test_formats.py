@@ -5,11 +5,13 @@ from __future__ import annotations
 import mrcfile
 import numpy as np
 import pytest
-import sinedon
 import tifffile
 
-from appion.motioncorrection.calc.internal.orientation import (frame_to_gain_orientation,
-                                                               gain_to_frame_orientation)
+import sinedon
+from appion.motioncorrection.calc.internal.orientation import (
+    frame_to_gain_orientation,
+    gain_to_frame_orientation,
+)
 from appion.simulation import eer, simulate_session
 
 

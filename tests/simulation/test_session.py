@@ -10,9 +10,9 @@ import re
 import mrcfile
 import numpy as np
 import pytest
-import sinedon
 import tifffile
 
+import sinedon
 from appion.simulation import add_exposure, simulate_session
 
 NAME = "sim25jan01a"

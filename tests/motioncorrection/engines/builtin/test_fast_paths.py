@@ -1,0 +1,142 @@
+"""The building blocks that make the engine fast must give the straightforward answer.
+
+Real-space binning, the in-place spectra
+stack, batched peak search, padded whole-frame sums and the Horner-rule
+dose-weighted sum are each compared with a direct computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from appion.motioncorrection.calc.internal import alignment
+from appion.motioncorrection.calc.internal import dose_weighting as dw
+from appion.motioncorrection.calc.internal import gain as gain_mod
+from appion.motioncorrection.calc.internal.summation import GlobalSummer
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("factor", [1, 2, 3, 4])
+def test_bin_frame_is_block_sums(dtype, factor):
+    rng = np.random.default_rng(factor)
+    frame = rng.integers(0, 255, (41, 58)).astype(dtype)
+    rows, cols = 41 // factor, 58 // factor
+    expected = np.zeros((rows, cols))
+    for r in range(rows):
+        for c in range(cols):
+            expected[r, c] = frame[r * factor:(r + 1) * factor,
+                                   c * factor:(c + 1) * factor].astype(float).sum()
+    binned = alignment.bin_frame(frame, factor)
+    assert binned.dtype == np.float32
+    np.testing.assert_allclose(binned, expected, rtol=1e-6)
+
+
+def test_mean_std_matches_numpy_with_and_without_a_mask():
+    image = np.random.default_rng(0).normal(10, 3, (700, 90)).astype(np.float32)
+    where = image < 14
+    assert gain_mod.mean_std(image, block_rows=64) == pytest.approx(
+        (image.mean(dtype=np.float64), image.std(dtype=np.float64)), rel=1e-9)
+    assert gain_mod.mean_std(image, where, block_rows=64) == pytest.approx(
+        (image[where].mean(dtype=np.float64), image[where].std(dtype=np.float64)), rel=1e-9)
+
+
+def test_padded_shape_is_fast_even_and_not_smaller():
+    for shape in [(4092, 5760), (1364, 1920), (31, 33), (1023, 1439)]:
+        rows, cols = alignment.padded_shape(shape)
+        assert rows >= shape[0] and cols >= shape[1] and cols % 2 == 0
+        assert scipy.fft.next_fast_len(rows) == rows
+        assert scipy.fft.next_fast_len(cols, real=True) == cols
+    assert alignment.padded_shape((4092, 5760)) == (4096, 5760)
+
+
+def test_spectra_stack_in_place_round_trip():
+    rng = np.random.default_rng(1)
+    small = (45, 62)
+    padded = alignment.padded_shape(small)
+    frames = rng.normal(3, 1, (3, *small)).astype(np.float32)
+    stack = alignment.frame_stack(3, padded)
+    stack[:, :small[0], :small[1]] = frames
+    spectra = alignment.to_spectra_in_place(stack, small)
+    assert np.shares_memory(spectra, stack) and spectra.dtype == np.complex64
+    for frame, spectrum in zip(frames, spectra):
+        expected = np.full(padded, frame.mean(), np.float32)
+        expected[:small[0], :small[1]] = frame
+        np.testing.assert_allclose(spectrum, np.fft.rfft2(expected), rtol=1e-4, atol=1e-2)
+    shifts = np.array([[0.0, 0.0], [2.0, -1.0], [0.0, 3.0]])
+    back = alignment.to_frames_in_place(spectra, padded, shifts, small)
+    assert back.shape == (3, *small)
+    np.testing.assert_allclose(back[0], frames[0], atol=1e-4)
+    # moved back by (-2, +1): pixel (r, c) of the result is pixel (r - 1, c + 2) of the input
+    np.testing.assert_allclose(back[1][1:20, 0:40], frames[1][0:19, 2:42], atol=1e-4)
+
+
+def test_batched_peaks_match_one_at_a_time():
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:48, 0:64]
+    stack = []
+    for x0, y0 in rng.uniform(-6, 6, (5, 2)):
+        ry = (yy - y0 + 24) % 48 - 24
+        rx = (xx - x0 + 32) % 64 - 32
+        stack.append(np.exp(-(rx ** 2 + ry ** 2) / 5.0) + rng.normal(0, 0.01, yy.shape))
+    stack = np.array(stack)
+    stack[0, 20, 30] = 5.0  # outside the search disc: must be ignored
+    batched = alignment.subpixel_peaks(stack, max_shift=12)
+    for cc, peak in zip(stack, batched):
+        assert alignment.subpixel_peak(cc, max_shift=12) == pytest.approx(tuple(peak))
+    assert np.hypot(*batched[0]) < 12
+
+
+def _stack(rng, count, shape):
+    return rng.poisson(4.0, (count, *shape)).astype(np.float32)
+
+
+def test_global_sum_of_unshifted_frames_is_the_plain_sum():
+    rng = np.random.default_rng(4)
+    shape = (50, 70)  # padded to a fast size internally
+    frames = _stack(rng, 4, shape)
+    summer = GlobalSummer(shape, None, threads=1)
+    for index in reversed(range(4)):
+        buffer, view = summer.buffer()
+        view[...] = frames[index]
+        summer.add(index, summer.prepare(buffer, (0.0, 0.0)))
+    sums = summer.sums()
+    assert sums.dose_weighted is None and sums.plain.shape == shape
+    np.testing.assert_allclose(sums.plain, frames.sum(axis=0), atol=1e-3)
+
+
+@pytest.mark.parametrize("doses", [[1.2] * 7, [0.5, 0.5, 0.5, 1.5, 1.5, 0.8, 0.8]])
+def test_horner_dose_sum_equals_weighted_sum(doses):
+    rng = np.random.default_rng(5)
+    shape, apix = (32, 40), 0.8
+    mids = dw.frame_mid_exposures(doses, pre_exposure=0.7)
+    spectra = (rng.normal(size=(len(doses), 32, 21))
+               + 1j * rng.normal(size=(len(doses), 32, 21))).astype(np.complex64)
+    weights = dw.dose_weights(shape, apix, mids)
+    expected = np.einsum("fij,fij->ij", weights, spectra)
+    accumulator = dw.DoseAccumulator(shape, apix, mids)
+    for index in reversed(range(len(doses))):
+        accumulator.add(index, spectra[index])
+    np.testing.assert_allclose(accumulator.result(), expected, rtol=2e-4, atol=2e-4)
+
+
+def test_horner_dose_sum_refuses_frames_out_of_order():
+    accumulator = dw.DoseAccumulator((8, 8), 1.0, dw.frame_mid_exposures([1.0] * 3))
+    with pytest.raises(ValueError, match="last first"):
+        accumulator.add(0, np.zeros((8, 5), np.complex64))
+
+
+def test_global_sum_moves_each_frame_back_by_its_shift():
+    rng = np.random.default_rng(6)
+    shape = (50, 70)
+    base = rng.poisson(4.0, shape).astype(np.float32)
+    shifts = [(0, 0), (3, -2), (-4, 1)]  # content displacement (x, y), whole pixels
+    summer = GlobalSummer(shape, None, threads=1)
+    for index in reversed(range(3)):
+        buffer, view = summer.buffer()
+        dx, dy = shifts[index]
+        view[...] = np.roll(base, (dy, dx), axis=(0, 1))
+        summer.add(index, summer.prepare(buffer, (float(dx), float(dy))))
+    inner = (slice(5, -5), slice(5, -5))  # away from the padded edges
+    np.testing.assert_allclose(summer.sums().plain[inner], 3 * base[inner], atol=1e-2)
