@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from appion.base.files import read_mrc_shape
 from appion.export.calc import cryosparc as C
 from appion.export.calc import relion as R
 from appion.export.calc.exposure import Exposure
@@ -67,12 +68,7 @@ def _cs_paths(exposure: Exposure, out_dir: str, absolute: bool) -> dict:
 
 
 def _shape(path: str) -> tuple[int, int]:
-    import mrcfile
-    try:
-        with mrcfile.mmap(path, permissive=True) as mrc:
-            return int(mrc.header.ny), int(mrc.header.nx)
-    except (OSError, ValueError):
-        return (0, 0)
+    return read_mrc_shape(path) or (0, 0)
 
 
 def export_cryosparc(exposures: Sequence[Exposure], out_dir: str, *,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appion.base.errors import InputFileError
-from appion.base.files import atomic_path, write_mrc
+from appion.base.files import atomic_path, read_mrc, write_mrc
 from appion.export.calc.exposure import Movie
 from appion.motioncorrection.calc.internal import params as P
 from appion.motioncorrection.calc.internal.orientation import gain_to_frame_orientation
@@ -37,14 +36,9 @@ def write_npy(path: str | Path, array: np.ndarray) -> Path:
     return Path(path)
 
 
-def _read_mrc(path: str) -> np.ndarray:
-    import mrcfile
-    try:
-        with mrcfile.open(path, permissive=True) as mrc:
-            return np.asarray(mrc.data, dtype=np.float32)
-    except (OSError, ValueError) as error:
-        raise InputFileError(f"gain reference {path} cannot be read ({error}); check the "
-                             "norm image of the session or export with --no-gain") from None
+def _read_gain(path: str) -> np.ndarray:
+    return read_mrc(path, "gain reference",
+                    "check the norm image of the session or export with --no-gain")
 
 
 def frame_gain(movie: Movie, out_dir: str) -> str | None:
@@ -55,7 +49,7 @@ def frame_gain(movie: Movie, out_dir: str) -> str | None:
     stem = Path(movie.gain_path).stem
     target = os.path.join(out_dir, "gain", f"{stem}_r{movie.rot_gain}f{movie.flip_gain}.mrc")
     if not os.path.exists(target):
-        gain = gain_to_frame_orientation(_read_mrc(movie.gain_path), movie.rot_gain,
+        gain = gain_to_frame_orientation(_read_gain(movie.gain_path), movie.rot_gain,
                                          movie.flip_gain)
         write_mrc(target, np.ascontiguousarray(gain, dtype=np.float32))
     return target

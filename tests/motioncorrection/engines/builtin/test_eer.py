@@ -52,7 +52,7 @@ def test_eer_rendered_groups(tmp_path, sampling):
 
 def _drifting_eer(path, shape=(128, 128), raw_frames=60, group=6, seed=3):
     """Electrons drawn from a smooth scene that drifts by a known amount per rendered frame."""
-    from conftest import drift, scene
+    from .conftest import drift, scene
     rng = np.random.default_rng(seed)
     expected = scene(shape, rng, 1.0)
     cumulative = np.cumsum(expected.ravel() / expected.sum())
