@@ -44,6 +44,7 @@ import scipy.fft
 from scipy import ndimage
 
 from appion.ctfestimation.calc.internal import ctf_model
+from appion.simulation import particles
 from appion.simulation.poisson import poisson
 
 #: Threads per FFT (the simulator runs beside other work; two is the sweet spot).
@@ -129,13 +130,19 @@ def ctf_filter(image: np.ndarray, pixel_size_a: float, ctf: CtfParameters) -> np
 
 
 def ideal_intensity(shape: tuple[int, int], pixel_size_a: float, ctf: CtfParameters,
-                    rng: np.random.Generator, contrast: float = 0.2, dtype=np.float64
-                    ) -> np.ndarray:
+                    rng: np.random.Generator, contrast: float = 0.2, dtype=np.float64,
+                    extra_phase: np.ndarray | None = None) -> np.ndarray:
     """Noiseless image intensity (mean 1, float32) of a random specimen seen through ``ctf``.
 
     ``dtype`` is the working precision (``float32`` for full-size canvases).
+    ``extra_phase`` (``shape``, in units of the random texture's σ: particles and
+    carbon, :func:`appion.simulation.particles.phase_map`) adds to the specimen
+    before the CTF; the whole is then scaled to ``contrast``.
     """
-    filtered = ctf_filter(specimen(shape, rng, dtype), pixel_size_a, ctf)
+    phase = specimen(shape, rng, dtype)
+    if extra_phase is not None:
+        phase += extra_phase.astype(phase.dtype, copy=False)
+    filtered = ctf_filter(phase, pixel_size_a, ctf)
     filtered -= filtered.mean()
     filtered *= contrast / max(float(filtered.std()), 1e-12)
     filtered += 1.0
@@ -155,6 +162,27 @@ def make_micrograph(shape: tuple[int, int], pixel_size_a: float, ctf: CtfParamet
     if dose is None:
         return image
     return rng.poisson(image * (dose * pixel_size_a ** 2)).astype(np.float32)
+
+
+def make_particle_micrograph(shape: tuple[int, int], pixel_size_a: float, ctf: CtfParameters,
+                             settings: particles.ParticleSettings, seed: int = 0,
+                             dose: float | None = None, contrast: float = 0.2
+                             ) -> tuple[np.ndarray, particles.ParticleField]:
+    """One CTF-modulated micrograph with known particles, for picking tests.
+
+    As :func:`make_micrograph`, with the particles (and carbon film) of ``settings``
+    in the specimen; returns the image and the :class:`~.particles.ParticleField`
+    (centres in pixels of the image, ``x`` column, ``y`` row).
+    """
+    rng = np.random.default_rng(seed)
+    layout_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+    field = particles.random_field(shape, pixel_size_a, layout_rng, settings)
+    extra = particles.phase_map(shape, field, settings, layout_rng)
+    image = ideal_intensity(shape, pixel_size_a, ctf, rng, contrast, dtype=np.float32,
+                            extra_phase=extra)
+    if dose is not None:
+        image = poisson(image * np.float32(dose * pixel_size_a ** 2), rng).astype(np.float32)
+    return image, field
 
 
 # --------------------------------------------------------------------------- orientation

@@ -46,7 +46,19 @@ def register(subparsers) -> None:
                              "databases are always set up; a site's Leginon needs nothing)")
     parser.add_argument("--no-extras", dest="extras", action="store_false",
                         help="no tilted, hidden, trashed or rejected exposures")
+    parser.add_argument("--particles", type=_non_negative_int, default=0, metavar="N",
+                        help="particles per exposure, with their centres in the truth JSON "
+                             "(default: 0, none)")
+    parser.add_argument("--particle-diameter", type=_positive_float, default=200.0,
+                        metavar="A", help="particle diameter in Å (default: 200)")
     parser.set_defaults(func=run)
+
+
+def _particle_settings(args: argparse.Namespace):
+    from appion.simulation.particles import ParticleSettings
+    if not getattr(args, "particles", 0):
+        return None
+    return ParticleSettings(count=args.particles, diameter_a=args.particle_diameter)
 
 
 def _non_negative_int(text: str) -> int:
@@ -97,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         session = start_session(root, args.session, args.camera, size=args.size,
                                 seed=args.seed, preset=args.preset, dose=args.dose,
                                 defocus_um=tuple(args.defocus), projectid=args.project,
-                                extras=args.extras and args.exposures >= 6)
+                                extras=args.extras and args.exposures >= 6,
+                                particles=_particle_settings(args))
         print(f"session {session.name} (SessionData id {session.session_id}), "
               f"camera {session.camera_name}, preset {session.preset_name}")
         print(f"  images:     {session.image_path}")

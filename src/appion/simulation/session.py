@@ -20,18 +20,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 
 import sinedon
 from appion.base.errors import UsageError
+from appion.base.files import read_mrc
 from appion.motioncorrection.calc.internal.orientation import (
     frame_to_gain_orientation,
     gain_to_frame_orientation,
 )
 from appion.simulation import calc, electrons, files, store
+from appion.simulation import particles as particle_layout
 from appion.simulation.cameras import CameraSpec, camera_spec
 from appion.simulation.eer import EerFrame
+from appion.simulation.particles import ParticleField, ParticleSettings
 from appion.simulation.pipeline import band_pool, prefetch
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ class SimulatedSession:
     corrector_plan_id: int
     defects: calc.Defects
     images: list[SimulatedExposure] = field(default_factory=list)
+    #: Particles in each exposure's specimen (``None``: none, the specimen of old).
+    particles: ParticleSettings | None = None
     #: The references in frame orientation, read on first use (they never change).
     _cached_detector: _Detector | None = field(default=None, init=False, repr=False,
                                                compare=False)
@@ -99,16 +103,20 @@ class SimulatedSession:
 def simulate_session(root: Path, name: str, camera: str = "k3", exposures: int = 4,
                      size: str = "small", seed: int = 0, preset: str = "enn",
                      dose: float = 50.0, defocus_um: tuple[float, float] = (1.0, 3.0),
-                     projectid: int | None = 1, extras: bool = True) -> SimulatedSession:
+                     projectid: int | None = 1, extras: bool = True,
+                     particles: ParticleSettings | None = None
+                     ) -> SimulatedSession:
     """Write a whole session: references, ``exposures`` movies and their Leginon records.
 
     sinedon must be set up (``sinedon.setup(projectid=…)``) with the tables created.
     With ``extras`` and at least 6 exposures, exposure 1 is tilted, 2 hidden, 3
     trashed and 4 rejected by an assessment, so that image filters have work.
+    With ``particles``, each exposure's specimen holds particles (and a carbon film)
+    whose centres its truth JSON lists under ``particles``.
     """
     session = start_session(root, name, camera, size=size, seed=seed, preset=preset,
                             dose=dose, defocus_um=defocus_um, projectid=projectid,
-                            extras=extras and exposures >= 6)
+                            extras=extras and exposures >= 6, particles=particles)
     for index in range(exposures):
         add_exposure(session, index)
     return session
@@ -126,7 +134,8 @@ def _validate(name: str, exposures_dose: float, defocus_um: tuple[float, float])
 def start_session(root: Path, name: str, camera: str = "k3", *, size: str = "small",
                   seed: int = 0, preset: str = "enn", dose: float = 50.0,
                   defocus_um: tuple[float, float] = (1.0, 3.0), projectid: int | None = 1,
-                  extras: bool = True) -> SimulatedSession:
+                  extras: bool = True, particles: ParticleSettings | None = None
+                  ) -> SimulatedSession:
     """The session, its references and preset, without exposures (live mode adds them)."""
     spec = camera_spec(camera)
     spec.size(size)
@@ -192,7 +201,8 @@ def start_session(root: Path, name: str, camera: str = "k3", *, size: str = "sma
         size=size, seed=seed, dose=dose, defocus_um=(defocus_um[0], defocus_um[1]), extras=extras,
         gain_path=gain_path, dark_path=dark_path, reference_session_id=ref_session,
         preset_id=preset_id, tem_id=instruments.tem, camera_instrument_id=instruments.camera,
-        norm_id=norm_id, dark_id=dark_id, corrector_plan_id=plan_id, defects=defects)
+        norm_id=norm_id, dark_id=dark_id, corrector_plan_id=plan_id, defects=defects,
+        particles=particles)
 
 
 def _leginon_shape(spec: CameraSpec, size: str) -> tuple[int, int]:
@@ -206,8 +216,7 @@ def _frame_shape(spec: CameraSpec, size: str) -> tuple[int, int]:
 
 
 def _read_mrc(path: Path) -> np.ndarray:
-    with mrcfile.open(path, permissive=True) as mrc:
-        return np.array(mrc.data, dtype=np.float32)
+    return read_mrc(path, "simulated reference")
 
 
 @dataclass(frozen=True)
@@ -267,8 +276,11 @@ def add_exposure(session: SimulatedSession, index: int) -> SimulatedExposure:
         local = _grouped_local_field(local, spec.eer_render_group)
     margin = int(math.ceil(calc.displacement_bound(shifts, local))) + 8
     padded = calc.padded_canvas_shape(frame_shape, margin)
-    canvas = calc.make_canvas(calc.ideal_intensity(padded, pixel, ctf, rng, dtype=np.float32),
+    field, extra_phase = _particle_phase(session, index, frame_shape, padded, margin)
+    canvas = calc.make_canvas(calc.ideal_intensity(padded, pixel, ctf, rng, dtype=np.float32,
+                                                   extra_phase=extra_phase),
                               margin, frame_shape)
+    del extra_phase
     detector = _detector(session)
     electrons_per_frame = session.dose / size.nframes * pixel * pixel
 
@@ -292,6 +304,9 @@ def add_exposure(session: SimulatedSession, index: int) -> SimulatedExposure:
 
     truth = _truth(session, filename, frame_shape, ctf, shifts, local, detector,
                    size.nframes, tilted)
+    if field is not None and session.particles is not None:
+        truth["particles"] = particle_layout.particles_truth(
+            field, session.particles, frame_shape, spec.frame_rotate, spec.frame_flip)
     truth_path = files.write_json(session.frame_path / f"{filename}.truth.json", truth)
     leginon_sum = frame_to_gain_orientation(_integrated(total, detector, size.nframes),
                                             spec.frame_rotate, spec.frame_flip)
@@ -315,6 +330,20 @@ def add_exposure(session: SimulatedSession, index: int) -> SimulatedExposure:
     session.images.append(exposure)
     log.info("exposure %d: %s (image id %d)", index, movie_path.name, image_id)
     return exposure
+
+
+def _particle_phase(session: SimulatedSession, index: int, frame_shape: tuple[int, int],
+                    padded: tuple[int, int], margin: int
+                    ) -> tuple[ParticleField | None, np.ndarray | None]:
+    """The exposure's particles and their phase on the padded canvas (none without
+    particles).  Their own generator leaves every other draw of the exposure as it was."""
+    settings = session.particles
+    if settings is None:
+        return None, None
+    rng = np.random.default_rng(np.random.SeedSequence([session.seed, index, 2]))
+    field = particle_layout.random_field(frame_shape, session.pixel_size_a, rng, settings)
+    phase = particle_layout.phase_map(padded, field, settings, rng, offset_px=(margin, margin))
+    return field, phase
 
 
 def _integrated(total: np.ndarray, detector: _Detector, nframes: int) -> np.ndarray:
