@@ -137,14 +137,30 @@ def init_new_databases(projectid: int, *, config=None) -> list[InitReport]:
 
 @dataclass(frozen=True)
 class Shortfall:
-    """A table or required column a database lacks, and the statement that adds it."""
+    """A table or required column a database lacks, and the statement that adds it;
+    ``needed_by`` names the only feature that needs a missing table (``None``: every
+    run needs it)."""
 
     table: str
     column: str | None
     statement: str
+    needed_by: str | None = None
 
     def describe(self) -> str:
         return self.table if self.column is None else f"{self.table}.{self.column}"
+
+
+def needed_only_by(model) -> str | None:
+    """The feature that alone needs ``model``'s table (its models module's
+    ``TABLES_NEEDED_ONLY_BY``), or ``None`` when every run needs it."""
+    import sys
+    needs = getattr(sys.modules[model.__module__], "TABLES_NEEDED_ONLY_BY", {})
+    return needs.get(model._meta.db_table)
+
+
+def _missing_table(model, vendor: str = "mysql") -> Shortfall:
+    return Shortfall(model._meta.db_table, None, tables.create_table_sql(model, vendor),
+                     needed_only_by(model))
 
 
 def check_database(alias: str) -> list[Shortfall]:
@@ -152,8 +168,7 @@ def check_database(alias: str) -> list[Shortfall]:
     from django.db import connections
     location = connection.location(alias)
     if not database_exists(location):
-        return [Shortfall(model._meta.db_table, None, tables.create_table_sql(model))
-                for model in models_of(alias)]
+        return [_missing_table(model) for model in models_of(alias)]
     present = existing_tables(alias)
     vendor = connections[alias].vendor
     missing: list[Shortfall] = []
@@ -161,7 +176,7 @@ def check_database(alias: str) -> list[Shortfall]:
         for model in models_of(alias):
             table = model._meta.db_table
             if table not in present:
-                missing.append(Shortfall(table, None, tables.create_table_sql(model, vendor)))
+                missing.append(_missing_table(model, vendor))
                 continue
             columns = tables.real_columns(model)
             missing.extend(Shortfall(table, column,

@@ -20,12 +20,14 @@ LAYERS = {
     "appion.base": 1,
     "appion.motioncorrection": 2,
     "appion.ctfestimation": 2,
+    "appion.particlepicking": 2,
     "appion.export": 3,
     "appion.curation": 4,
     "appion.simulation": 5,
     "appion.cli": 6,
 }
-STEP_PACKAGES = ("appion.motioncorrection", "appion.ctfestimation")
+STEP_PACKAGES = ("appion.motioncorrection", "appion.ctfestimation",
+                 "appion.particlepicking")
 #: Calls that read or write files; none may appear in a pure ``calc/internal`` module.
 FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "savefig",
               "imsave", "imwrite", "imread", "tofile", "fromfile", "savetxt", "loadtxt",

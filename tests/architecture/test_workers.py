@@ -25,7 +25,8 @@ def installed_worker_modules() -> list[str]:
 
 def test_both_steps_are_installed():
     assert installed_worker_modules() == ["appion.ctfestimation.worker",
-                                          "appion.motioncorrection.worker"]
+                                          "appion.motioncorrection.worker",
+                                          "appion.particlepicking.worker"]
 
 
 @pytest.mark.parametrize("worker", installed_worker_modules())

@@ -93,6 +93,7 @@ def make_main(prog: str) -> Callable[[Sequence[str] | None], None]:
 makeddalign_main = make_main("makeDDAlignMotionCor2_UCSF.py")
 ctffind4_main = make_main("ctffind4.py")
 gctf_main = make_main("gctf.py")
+dogpicker_main = make_main("dogPicker.py")
 
-__all__ = ["build_parser", "ctffind4_main", "gctf_main", "make_main", "makeddalign_main",
-           "print_dry_run", "run_classic_program"]
+__all__ = ["build_parser", "ctffind4_main", "dogpicker_main", "gctf_main", "make_main",
+           "makeddalign_main", "print_dry_run", "run_classic_program"]

@@ -50,20 +50,28 @@ def run_check(args: argparse.Namespace) -> int:
     missing_any = False
     for alias in _aliases(args.database):
         location = sinedon.current_config().databases[alias].describe()
-        missing = schema.check_database(alias)
+        shortfalls = schema.check_database(alias)
+        missing = [shortfall for shortfall in shortfalls if shortfall.needed_by is None]
         if missing:
             missing_any = True
-            print(f"{alias}: {location}: missing {len(missing)}: "
-                  + ", ".join(shortfall.describe() for shortfall in missing))
-            for shortfall in missing:
-                print(f"  {shortfall.statement}")
+            _print_shortfalls(f"{alias}: {location}: missing {len(missing)}", missing)
         else:
             print(f"{alias}: {location}: complete")
             absent = schema.absent_optional_columns(alias)
             if absent:
                 print(f"  optional columns this version lacks (not written, read as "
                       f"empty): {', '.join(absent)}")
+        for feature in sorted({s.needed_by for s in shortfalls if s.needed_by}):
+            _print_shortfalls(f"  tables only {feature} needs are missing (create them "
+                              "with 'appion db init' before using it)",
+                              [s for s in shortfalls if s.needed_by == feature])
     if missing_any:
         print("an administrator can run the statements above; 'appion db init' creates "
               "missing tables only (it never alters a table)")
     return 1 if missing_any else 0
+
+
+def _print_shortfalls(heading: str, shortfalls: list) -> None:
+    print(f"{heading}: " + ", ".join(shortfall.describe() for shortfall in shortfalls))
+    for shortfall in shortfalls:
+        print(f"  {shortfall.statement}")

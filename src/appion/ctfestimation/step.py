@@ -200,14 +200,14 @@ class CtfStep:
 
     def store(self, run: RunContext, result: CtfResult) -> list[int]:
         """The image's ``ApCtfData`` row; a smaller spectrum box than asked becomes the
-        run's stored fieldsize.  No new images for a following step."""
+        run's stored fieldsize.  The same micrograph goes on to a following step."""
         if not run.writes_rows:
             return []
         run_id = run_id_or_init(self._run_id, self.init_run, run)
         assert run_id is not None  # init_run wrote the run: rows are written
         self._note_box(run, run_id, result)
         results.store_ctf(run_id, result)
-        return []
+        return [result.image_id]
 
     def _note_box(self, run: RunContext, run_id: int, result: CtfResult) -> None:
         used = result.search.box

@@ -126,3 +126,40 @@ ApCtfData = _table("ApCtfData", [
     text("localplot"), text("localCTFstarfile"), real("tilt_angle"),
     real("tilt_axis_angle"),
 ])
+
+# Particle picking (classic particleLoop2 / dogPicker.py): the run, its parameters
+# (ApDogParamsData for DoG, ApSelectionParamsData for other pickers) and one
+# ApParticleData row per particle, coordinates in unbinned pixels of the micrograph.
+_SELECTION_PARAMS = [
+    integer("diam"), integer("bin"), real("manual_thresh"), integer("lp_filt"),
+    integer("hp_filt"), integer("invert"), integer("max_peaks"), real("max_threshold"),
+    integer("median"), real("pixel_value_limit"), integer("maxsize"),
+    boolean("defocal_pairs"), real("overlapmult"),
+]
+
+ApSelectionParamsData = _table("ApSelectionParamsData", _SELECTION_PARAMS)
+
+ApDogParamsData = _table("ApDogParamsData", [
+    *_SELECTION_PARAMS, real("kfactor"), real("size_range"), integer("num_slices"),
+])
+
+ApSelectionRunData = _table("ApSelectionRunData", [
+    *required(text("name"), _leginon("SessionData", "session"), ref("ApPathData", "path")),
+    boolean("hidden"), text("description"), text("program"),
+    ref("ApSelectionParamsData", "params"), ref("ApDogParamsData", "dogparams"),
+    ref("ApManualParamsData", "manparams"), ref("ApTiltAlignParamsData", "tiltparams"),
+])
+
+ApParticleData = _table("ApParticleData", [
+    *required(ref("ApSelectionRunData", "selectionrun"),
+              _leginon("AcquisitionImageData", "image"), integer("xcoord"),
+              integer("ycoord")),
+    real("angle"), real("correlation"), ref("ApTemplateImageData", "template"),
+    real("peakmoment"), real("peakstddev"), integer("peakarea"), real("diameter"),
+    text("label"), integer("helixnum"),
+])
+
+#: Tables only some steps need, and what needs them: a database without them is complete
+#: for everything else (``appion db check``); ``appion db init`` creates them.
+TABLES_NEEDED_ONLY_BY = {table: "particle picking" for table in (
+    "ApSelectionParamsData", "ApDogParamsData", "ApSelectionRunData", "ApParticleData")}

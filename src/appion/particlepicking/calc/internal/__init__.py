@@ -1,0 +1,1 @@
+"""The picking algorithms themselves (NumPy/SciPy only)."""

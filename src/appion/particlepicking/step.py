@@ -1,0 +1,118 @@
+"""Particle picking as a controller step (see :mod:`appion.base.step`).
+
+``prepare`` reads the micrographs' files and pixel sizes in bulk (no file is
+written); ``run_task`` is :func:`appion.particlepicking.worker.run_task`; ``store``
+writes the image's ``ApParticleData`` rows, idempotently
+(:mod:`appion.particlepicking.store.results`).  Picking is the last step of a chain:
+``store`` hands nothing on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from appion.base.errors import AppionError
+from appion.base.step import RunContext, run_id_or_init
+from appion.particlepicking import worker
+from appion.particlepicking.contract import PickOptions, PickResult, PickTask
+from appion.particlepicking.engines import ENGINES
+from appion.particlepicking.retrieve import metadata
+from appion.particlepicking.store import results
+
+log = logging.getLogger(__name__)
+
+
+class PickStep:
+    """The particle-picking step of one run, built from its typed options."""
+
+    name = "pick"
+    run_task = staticmethod(worker.run_task)
+
+    def __init__(self, options: PickOptions):
+        self.options = options
+        self._run_ids: dict[tuple[str, int], int] = {}
+
+    @staticmethod
+    def _key(run: RunContext) -> tuple[str, int]:
+        return run.runname, int(run.session["id"])
+
+    def _run_id(self, run: RunContext) -> int | None:
+        """The run's ``ApSelectionRunData`` id, looked up once it exists."""
+        key = self._key(run)
+        if key not in self._run_ids:
+            found = results.find_run(run.runname, run.session["id"])
+            if found is None:
+                return None
+            self._run_ids[key] = int(found["id"])
+        return self._run_ids[key]
+
+    def init_run(self, run: RunContext) -> None:
+        """The run's parameter, path and ``ApSelectionRunData`` rows (nothing without
+        ``writes_rows``)."""
+        if not run.writes_rows:
+            return
+        self._run_ids[self._key(run)] = results.save_run(
+            runname=run.runname, rundir=str(run.rundir), session_id=run.session["id"],
+            options=self.options)
+
+    def done_image_ids(self, run: RunContext) -> set[int]:
+        run_id = self._run_id(run)
+        return results.done_images(run_id, run.rundir) if run_id else set()
+
+    def prepare(self, run: RunContext, image_ids: Sequence[int]) -> list[PickTask]:
+        """One task per micrograph on disk; writes nothing."""
+        infos = metadata.load_micrographs(image_ids)
+        tasks = []
+        for image_id in image_ids:
+            info = infos.get(image_id)
+            if info is None:
+                continue
+            if not os.path.isfile(info.path):
+                log.info("image %s: %s not there yet", image_id, info.path)
+                continue  # classic: skipped, not marked done
+            if info.pixel_size_a is None:
+                raise AppionError(f"image {info.filename} has no pixel size in the Leginon "
+                                  "database; cannot convert --diam to pixels")
+            tasks.append(PickTask(
+                image_id=image_id, engine=self.options.engine, micrograph_path=info.path,
+                pixel_size_a=info.pixel_size_a, options=self.options,
+                output_dir=str(run.rundir), name=info.filename))
+        return tasks
+
+    def program_check(self) -> Callable[[], object] | None:
+        """A picklable check of the engine's program (``None`` for an engine in Python)."""
+        if not ENGINES.get_engine(self.options.engine).external:
+            return None
+        return functools.partial(worker.check_program, self.options.engine,
+                                 self.options.executable)
+
+    def dry_run_record(self, task: PickTask) -> dict[str, Any]:
+        """The JSON line ``--dry-run`` prints for one pending image."""
+        record: dict[str, Any] = {
+            "image_id": task.image_id, "engine": task.engine,
+            "micrograph": task.micrograph_path, "pixel_size_a": round(task.pixel_size_a, 4),
+            "diameter_px": round(task.options.dog.diameter_a / task.pixel_size_a, 2)}
+        if task.engine == "dog":
+            record["dog"] = asdict(task.options.dog)
+        else:
+            record.update(model=task.options.topaz_model,
+                          threshold=task.options.topaz_threshold, device=task.options.device)
+        return record
+
+    def store(self, run: RunContext, result: PickResult) -> list[int]:
+        """The image's particles (``ApParticleData``); nothing for a following step."""
+        if not run.writes_rows:
+            return []
+        run_id = run_id_or_init(self._run_id, self.init_run, run)
+        assert run_id is not None  # init_run wrote the run: rows are written
+        count = results.store_particles(run_id, run.rundir, result, self.options.label)
+        log.info("image %d: %d particle(s) stored", result.image_id, count)
+        return []
+
+
+__all__ = ["PickStep"]
