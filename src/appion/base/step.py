@@ -104,14 +104,43 @@ class ClassicStep(Step, Protocol):
     def dry_run_record(self, task: Any) -> dict[str, Any]: ...
 
 
-def run_id_or_init(find: Callable[[RunContext], int | None],
-                   init: Callable[[RunContext], None], run: RunContext) -> int | None:
-    """The run's id from ``find``, after ``init`` writes the run's rows if it has none yet."""
-    run_id = find(run)
-    if run_id is None:
-        init(run)
-        run_id = find(run)
-    return run_id
+class RunIds:
+    """The id of a step's run row (``ApDDStackRunData``, ``ApAceRunData`` …) for each
+    run, found with ``find(run)`` until the row exists and then kept: the one way every
+    step finds its run."""
+
+    def __init__(self, find: Callable[[RunContext], int | None]) -> None:
+        self._find = find
+        self._ids: dict[tuple[str, int], int] = {}
+
+    @staticmethod
+    def key(run: RunContext) -> tuple[str, int]:
+        """A run as its name and session."""
+        return run.runname, int(run.session["id"])
+
+    def get(self, run: RunContext) -> int | None:
+        """The run's id, or ``None`` while its row does not exist."""
+        key = self.key(run)
+        if key not in self._ids:
+            found = self._find(run)
+            if found is None:
+                return None
+            self._ids[key] = found
+        return self._ids[key]
+
+    def remember(self, run: RunContext, run_id: int) -> None:
+        """Keep the id of a run row just written."""
+        self._ids[self.key(run)] = run_id
+
+    def get_or_init(self, run: RunContext, init: Callable[[RunContext], None]) -> int:
+        """The run's id, after ``init(run)`` writes its rows when it has none yet."""
+        found = self.get(run)
+        if found is None:
+            init(run)
+            found = self.get(run)
+        if found is None:
+            raise RuntimeError(f"run {run.runname} has no run row after its init_run")
+        return found
 
 
-__all__ = ["ClassicStep", "RunContext", "Step", "run_id_or_init"]
+__all__ = ["ClassicStep", "RunContext", "RunIds", "Step"]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from appion.base.errors import AppionError
-from appion.base.step import RunContext, run_id_or_init
+from appion.base.step import RunContext, RunIds
 from appion.ctfestimation import worker
 from appion.ctfestimation.calc.internal import classic
 from appion.ctfestimation.contract import (
@@ -90,6 +90,11 @@ def missing_optics(info: metadata.CtfImageInfo) -> list[str]:
             if value is None]
 
 
+def _find_run_id(run: RunContext) -> int | None:
+    found = results.find_run(run.runname, run.session["id"])
+    return int(found["id"]) if found else None
+
+
 class CtfStep:
     """The CTF-estimation step of one run, built from its typed options."""
 
@@ -98,22 +103,8 @@ class CtfStep:
 
     def __init__(self, options: CtfOptions):
         self.options = options
-        self._run_ids: dict[tuple[str, int], int] = {}
+        self._run_ids = RunIds(_find_run_id)
         self._fieldsize_used: dict[tuple[str, int], int] = {}
-
-    @staticmethod
-    def _key(run: RunContext) -> tuple[str, int]:
-        return run.runname, int(run.session["id"])
-
-    def _run_id(self, run: RunContext) -> int | None:
-        """The run's ``ApAceRunData`` id, looked up once it exists."""
-        key = self._key(run)
-        if key not in self._run_ids:
-            found = results.find_run(run.runname, run.session["id"])
-            if found is None:
-                return None
-            self._run_ids[key] = int(found["id"])
-        return self._run_ids[key]
 
     def init_run(self, run: RunContext) -> None:
         """The run's parameter and ``ApAceRunData`` rows (nothing without ``writes_rows``)."""
@@ -123,13 +114,13 @@ class CtfStep:
         run_id = results.save_run(runname=run.runname, rundir=str(run.rundir),
                                   session_id=run.session["id"],
                                   params=params_row(self.options, cs_mm))
-        key = self._key(run)
-        self._run_ids[key] = run_id
-        self._fieldsize_used[key] = results.run_fieldsize(run_id) or self.options.fieldsize
+        self._run_ids.remember(run, run_id)
+        stored = results.run_fieldsize(run_id)
+        self._fieldsize_used[RunIds.key(run)] = stored or self.options.fieldsize
 
     def done_image_ids(self, run: RunContext) -> set[int]:
         """Images this run stored; with ``--reprocess X`` also those whose best score is above X."""
-        run_id = self._run_id(run)
+        run_id = self._run_ids.get(run)
         done = results.done_images(run_id) if run_id else set()
         if self.options.reprocess is not None:
             done |= self._good_enough(run)
@@ -203,15 +194,14 @@ class CtfStep:
         run's stored fieldsize.  The same micrograph goes on to a following step."""
         if not run.writes_rows:
             return []
-        run_id = run_id_or_init(self._run_id, self.init_run, run)
-        assert run_id is not None  # init_run wrote the run: rows are written
+        run_id = self._run_ids.get_or_init(run, self.init_run)
         self._note_box(run, run_id, result)
         results.store_ctf(run_id, result)
         return [result.image_id]
 
     def _note_box(self, run: RunContext, run_id: int, result: CtfResult) -> None:
         used = result.search.box
-        key = self._key(run)
+        key = RunIds.key(run)
         if used < self._fieldsize_used.get(key, self.options.fieldsize):
             log.warning("--fieldsize %d is larger than the micrographs (image %d); the "
                         "spectrum uses %d-pixel tiles, stored as the run's fieldsize",

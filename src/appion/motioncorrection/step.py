@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from appion.base.calc.internal.names import plain_file_name
-from appion.base.step import RunContext, run_id_or_init
+from appion.base.step import RunContext, RunIds
 from appion.motioncorrection import worker
 from appion.motioncorrection.calc.internal import params as P
 from appion.motioncorrection.calc.internal.references import reference_files, reference_plan
@@ -40,27 +40,22 @@ class MotionCorrectionStep:
 
     def __init__(self, options: MotionCorStepOptions):
         self.options = options
-        self._run_id: int | None = None
+        self._run_ids = RunIds(lambda run: find_run(
+            runname=run.runname, rundir=str(run.rundir), session_id=run.session["id"]))
         self._metadata: dict[int, P.ImageMetadata] = {}  # prepared, not yet stored
 
     # -- run --------------------------------------------------------------------
 
-    def _find_run_id(self, run: RunContext) -> int | None:
-        if self._run_id is None:
-            self._run_id = find_run(runname=run.runname, rundir=str(run.rundir),
-                                    session_id=run.session["id"])
-        return self._run_id
-
     def init_run(self, run: RunContext) -> None:
         if not run.writes_rows:
             return
-        self._run_id = save_run(
+        self._run_ids.remember(run, save_run(
             runname=run.runname, rundir=str(run.rundir), session_id=run.session["id"],
             preset_name=self.options.preset, bin_factor=self.options.motioncor.bin,
-            engine=self.options.engine)
+            engine=self.options.engine))
 
     def done_image_ids(self, run: RunContext) -> set[int]:
-        run_id = self._find_run_id(run)
+        run_id = self._run_ids.get(run)
         return done_sources(run_id) if run_id else set()
 
     def program_check(self) -> Callable[[], object] | None:
@@ -116,7 +111,7 @@ class MotionCorrectionStep:
     def store(self, run: RunContext, result: MotionCorResult) -> list[int]:
         if not run.writes_rows:
             return []
-        run_id = run_id_or_init(self._find_run_id, self.init_run, run)
+        run_id = self._run_ids.get_or_init(run, self.init_run)
         assert run_id is not None  # init_run wrote the run: rows are written
         meta = self._metadata.pop(result.image_id, None)
         if meta is None:  # prepared before a restart

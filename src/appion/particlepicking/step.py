@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from appion.base.errors import AppionError
-from appion.base.step import RunContext, run_id_or_init
+from appion.base.step import RunContext, RunIds
 from appion.particlepicking import worker
 from appion.particlepicking.contract import PickOptions, PickResult, PickTask
 from appion.particlepicking.engines import ENGINES
@@ -25,6 +25,11 @@ from appion.particlepicking.retrieve import metadata
 from appion.particlepicking.store import results
 
 log = logging.getLogger(__name__)
+
+
+def _find_run_id(run: RunContext) -> int | None:
+    found = results.find_run(run.runname, run.session["id"])
+    return int(found["id"]) if found else None
 
 
 class PickStep:
@@ -35,33 +40,19 @@ class PickStep:
 
     def __init__(self, options: PickOptions):
         self.options = options
-        self._run_ids: dict[tuple[str, int], int] = {}
-
-    @staticmethod
-    def _key(run: RunContext) -> tuple[str, int]:
-        return run.runname, int(run.session["id"])
-
-    def _run_id(self, run: RunContext) -> int | None:
-        """The run's ``ApSelectionRunData`` id, looked up once it exists."""
-        key = self._key(run)
-        if key not in self._run_ids:
-            found = results.find_run(run.runname, run.session["id"])
-            if found is None:
-                return None
-            self._run_ids[key] = int(found["id"])
-        return self._run_ids[key]
+        self._run_ids = RunIds(_find_run_id)
 
     def init_run(self, run: RunContext) -> None:
         """The run's parameter, path and ``ApSelectionRunData`` rows (nothing without
         ``writes_rows``)."""
         if not run.writes_rows:
             return
-        self._run_ids[self._key(run)] = results.save_run(
+        self._run_ids.remember(run, results.save_run(
             runname=run.runname, rundir=str(run.rundir), session_id=run.session["id"],
-            options=self.options)
+            options=self.options))
 
     def done_image_ids(self, run: RunContext) -> set[int]:
-        run_id = self._run_id(run)
+        run_id = self._run_ids.get(run)
         return results.done_images(run_id, run.rundir) if run_id else set()
 
     def prepare(self, run: RunContext, image_ids: Sequence[int]) -> list[PickTask]:
@@ -108,8 +99,7 @@ class PickStep:
         """The image's particles (``ApParticleData``); nothing for a following step."""
         if not run.writes_rows:
             return []
-        run_id = run_id_or_init(self._run_id, self.init_run, run)
-        assert run_id is not None  # init_run wrote the run: rows are written
+        run_id = self._run_ids.get_or_init(run, self.init_run)
         count = results.store_particles(run_id, run.rundir, result, self.options.label)
         log.info("image %d: %d particle(s) stored", result.image_id, count)
         return []
