@@ -25,18 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-#: The test-only step plug-ins (``noop``) and rows-only sessions (see tests/plugins).
-TEST_PLUGINS = Path(__file__).resolve().parents[1] / "tests" / "plugins"
-
-
-def use_test_plugins() -> None:
-    """Put the test plug-ins on ``sys.path`` and on the subprocesses' ``PYTHONPATH``."""
-    if str(TEST_PLUGINS) not in sys.path:
-        sys.path.insert(0, str(TEST_PLUGINS))
-    paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
-    if str(TEST_PLUGINS) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(TEST_PLUGINS), *paths])
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+from tests.plugin_path import use_test_plugins  # noqa: E402
 
 use_test_plugins()
 

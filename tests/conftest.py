@@ -21,20 +21,7 @@ from pathlib import Path
 
 import pytest
 
-#: The test-only step plug-ins (``noop``, ``noop2``): a package with its dist-info, so
-#: that ``importlib.metadata`` finds their ``appion.steps`` entry points here and in
-#: every subprocess (console scripts, Dask workers).
-PLUGINS = Path(__file__).resolve().parent / "plugins"
-
-
-def use_test_plugins() -> None:
-    """Put :data:`PLUGINS` on ``sys.path`` and ``PYTHONPATH`` (once)."""
-    if str(PLUGINS) not in sys.path:
-        sys.path.insert(0, str(PLUGINS))
-    paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
-    if str(PLUGINS) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(PLUGINS), *paths])
-
+from tests.plugin_path import use_test_plugins
 
 use_test_plugins()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLUGINS
+from tests.plugin_path import PLUGINS
 
 TOY = textwrap.dedent('''
     """A toy step: one greeting file per image."""
