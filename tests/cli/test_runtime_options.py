@@ -51,7 +51,8 @@ def test_the_config_file_gives_defaults_and_flags_win(tmp_path, monkeypatch):
     job = slurm_cluster_options(cluster, job_name="appion-run1", log_directory="logs")
     assert job["queue"] == "gpu" and job["account"] == "cryoem" and job["cores"] == 2
     assert job["job_extra_directives"] == ["--constraint=a100", "--qos=high", "--gres=gpu:1"]
-    assert job["job_script_prologue"] == ["module load cuda/12"]
+    assert job["job_script_prologue"] == [
+        "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False", "module load cuda/12"]
     assert job["worker_extra_args"] == ["--resources", "GPU=1"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from appion.base.cluster.gpus import split_gpus, worker_environment
-from appion.base.cluster.settings import ClusterSettings
+from appion.base.cluster.settings import WORKER_CONFIG, ClusterSettings
 
 
 def make_local_cluster(settings: ClusterSettings):
@@ -17,7 +17,8 @@ def make_local_cluster(settings: ClusterSettings):
     cluster = LocalCluster(n_workers=settings.max_workers if not settings.adaptive
                            else settings.min_workers,
                            threads_per_worker=settings.threads_per_worker, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+                           dashboard_address=":0", silence_logs=logging.ERROR,
+                           config=WORKER_CONFIG)
     if settings.adaptive:
         cluster.adapt(minimum=settings.min_workers, maximum=settings.max_workers)
     return cluster
@@ -31,7 +32,7 @@ def _gpu_cluster(settings: ClusterSettings):
             "cls": Nanny,
             "options": {"nthreads": 1, "env": worker_environment(group),
                         "resources": {"GPU": len(group)},
-                        "silence_logs": logging.WARNING},
+                        "silence_logs": logging.WARNING, "config": WORKER_CONFIG},
         } for group in groups}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR,

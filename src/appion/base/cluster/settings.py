@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import configparser
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,23 @@ from appion.base.errors import UsageError
 
 KINDS = ("local", "slurm")
 CONFIG_NAME = "cluster.cfg"
+
+#: The Dask config of Appion's workers: handed by each Nanny of a local cluster to its
+#: worker (a dotted key: a Nanny's merge is shallow), and exported by a Slurm worker's
+#: job script (:func:`worker_config_exports`).  Dask's statistical profiler samples
+#: every thread's stack 100 times a second and keeps one call tree per second for
+#: ``distributed.admin.low-level-log-length`` (1000) seconds: with the engines' deep
+#: numpy/matplotlib stacks that is ~100-200 kB a second, so a worker's memory grew by
+#: ~120 kB per exposure for the first ~17 minutes of a run.  Nothing reads those
+#: profiles (only the dashboard's Profile page would).
+WORKER_CONFIG: dict[str, object] = {"distributed.worker.profile.enabled": False}
+
+
+def worker_config_exports(config: Mapping[str, object] = WORKER_CONFIG) -> list[str]:
+    """``export DASK_…=value`` lines setting ``config`` (dotted keys) in a worker started
+    by a job script, as Dask reads its configuration from the environment."""
+    return [f"export DASK_{key.upper().replace('.', '__').replace('-', '_')}={value!r}"
+            for key, value in config.items()]
 
 
 @dataclass(frozen=True)

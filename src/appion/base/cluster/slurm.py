@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from appion.base.cluster.settings import ClusterSettings
+from appion.base.cluster.settings import ClusterSettings, worker_config_exports
 
 
 def slurm_cluster_options(settings: ClusterSettings, *, job_name: str,
@@ -18,7 +18,8 @@ def slurm_cluster_options(settings: ClusterSettings, *, job_name: str,
         "queue": slurm.partition, "account": slurm.account, "walltime": slurm.walltime,
         "memory": slurm.memory, "cores": settings.threads_per_worker, "processes": 1,
         "job_name": job_name, "python": sys.executable,
-        "job_extra_directives": extra, "job_script_prologue": list(slurm.prologue),
+        "job_extra_directives": extra,
+        "job_script_prologue": [*worker_config_exports(), *slurm.prologue],
         "log_directory": log_directory,
         "scheduler_options": {"dashboard_address": ":0"},
     }
