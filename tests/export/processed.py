@@ -66,3 +66,47 @@ def relion_programs() -> str | None:
 def appion(args: list[str], db, **kwargs):
     return run_cli(["appion", *args, f"--projectid={db.projectid}"], env=db.env, **kwargs)
 
+
+
+def aligned_sums(db) -> dict[int, tuple[int, int]]:
+    """``{source image id: (plain aligned sum id, dose-weighted sum id)}``."""
+    import sinedon
+    db.setup()
+    images = {row["id"]: row["filename"] for row in sinedon.filter("AcquisitionImageData")}
+    found: dict[int, dict[bool, int]] = {}
+    for pair in sinedon.filter("ApDDAlignImagePairData"):
+        found.setdefault(pair["source"], {})["-DW" in images[pair["result"]]] = pair["result"]
+    return {source: (sums[False], sums[True]) for source, sums in found.items()}
+
+
+def insert_picks(db, rundir: Path, runname: str,
+                 picks: dict[int, list[tuple[int, int, float, float]]],
+                 empty: tuple[int, ...] = ()) -> int:
+    """A picking run's rows as the picking step stores them (``ApSelectionRunData``,
+    ``ApParticleData`` per pick; ``.picking/<image>.empty`` for an image picked with no
+    particle); returns the run id."""
+    import sinedon
+    from appion.base.retrieve.session import session_by_name
+    from appion.particlepicking.store.results import MARKER_FOLDER
+    db.setup()
+    session = session_by_name(SESSION)
+    path = sinedon.set("ApPathData", {"path": str(rundir)})
+    run = sinedon.insert("ApSelectionRunData", {
+        "name": runname, "session": session["id"], "path": path, "hidden": False,
+        "program": "dogpicker"})
+    sinedon.insert_many("ApParticleData", [
+        {"selectionrun": run, "image": image, "xcoord": x, "ycoord": y,
+         "correlation": score, "diameter": diameter, "label": "dog"}
+        for image, rows in picks.items() for x, y, score, diameter in rows])
+    (rundir / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
+    for image in empty:
+        (rundir / MARKER_FOLDER / f"{image}.empty").write_text(f"{run}\n")
+    return run
+
+
+def delete_picks(db, run_ids: list[int]) -> None:
+    import sinedon
+    db.setup()
+    for run in run_ids:
+        sinedon.delete("ApParticleData", {"selectionrun": run})
+        sinedon.delete("ApSelectionRunData", {"id": run})

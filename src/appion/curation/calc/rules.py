@@ -3,7 +3,8 @@
 Pure.  An exposure passes when every threshold passes; a person's manual keep or
 reject always wins over the thresholds.  An attribute that is missing fails its
 threshold (no CTF cannot pass a CTF threshold), except ice thickness, which
-Leginon measures only on some exposures.
+Leginon measures only on some exposures.  So an exposure the picking run has not
+picked (yet) fails a particle-count threshold; one picked with no particle counts 0.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ ATTRIBUTES = {
     "ice_thickness": ("nm", True),
     "particle_count": ("", False),
 }
+
+#: Other names accepted in ``--rules`` JSON for an attribute.
+ALIASES: dict[str, str] = {"particles": "particle_count"}
 
 #: Prefix of the ``ApAssessmentRunData`` names that curation writes.
 RUN_PREFIX = "appion-curate "
@@ -67,8 +71,9 @@ class Rule:
         return f"{self.attribute} ≥ {self.low:g} {unit}".rstrip()
 
 
-def attributes(exposure: Exposure, particles: int | None = None) -> dict[str, float | None]:
-    """The curated attributes of one exposure, in the units of :data:`ATTRIBUTES`."""
+def attributes(exposure: Exposure) -> dict[str, float | None]:
+    """The curated attributes of one exposure, in the units of :data:`ATTRIBUTES`
+    (``particle_count``: the picking run's particles, ``None`` when not picked)."""
     motion = accumulated_motion_a(exposure)
     ctf = exposure.ctf
     values: dict[str, float | None] = {
@@ -76,7 +81,7 @@ def attributes(exposure: Exposure, particles: int | None = None) -> dict[str, fl
         "early_drift": motion[1] if motion else None,
         "max_frame_shift": max_frame_shift_a(exposure) if frame_steps(exposure.positions)
         else None,
-        "ice_thickness": exposure.ice_thickness, "particle_count": particles}
+        "ice_thickness": exposure.ice_thickness, "particle_count": exposure.particle_count}
     if ctf is None:
         values.update(mean_defocus=None, astigmatism=None, astigmatism_angle=None,
                       ctf_resolution=None, ctf_confidence=None)
@@ -122,5 +127,10 @@ def rules_from_text(text: str) -> tuple[Rule, ...]:
         raise ValueError(f"curation rules are not JSON ({error.msg})") from None
     if not isinstance(data, dict):
         raise ValueError('curation rules must be a JSON object {"attribute": [min, max]}')
-    return tuple(Rule(name, *(list(bounds) + [None, None])[:2])
+    return tuple(_rule(ALIASES.get(str(name), str(name)), bounds)
                  for name, bounds in data.items())
+
+
+def _rule(attribute: str, bounds) -> Rule:
+    low, high = (list(bounds) + [None, None])[:2]
+    return Rule(attribute, low, high)

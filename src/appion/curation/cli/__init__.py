@@ -24,6 +24,10 @@ THRESHOLD_FLAGS = {
                                                     "on-the-fly keeps 6)"),
     "min_ctf_confidence": ("ctf_confidence", "min", "classic CTF confidence"),
     "ice_thickness": ("ice_thickness", "range", "nm MIN MAX, where Leginon measured it"),
+    "min_particles": ("particle_count", "min", "particles the picking run found (not "
+                                               "picked yet: fails)"),
+    "max_particles": ("particle_count", "max", "particles the picking run found (not "
+                                               "picked yet: fails)"),
 }
 
 
@@ -35,6 +39,8 @@ def register(subparsers) -> None:
     parser.add_argument("--projectid", type=int, help="project (default: the session's)")
     parser.add_argument("--run", help="motion correction run name (default: the newest)")
     parser.add_argument("--ctf-run", help="CTF run name (default: the newest fit per image)")
+    parser.add_argument("--pick-run", help="picking run name for --min/--max-particles "
+                                           "(default: the newest)")
     for flag, (_, kind, help_text) in THRESHOLD_FLAGS.items():
         parser.add_argument("--" + flag.replace("_", "-"), type=float,
                             nargs=2 if kind == "range" else None,
@@ -70,12 +76,18 @@ def rules_from_args(args: argparse.Namespace) -> tuple:
             rules = {rule.attribute: rule for rule in rules_from_text(text)}
         except ValueError as error:
             raise UsageError(f"--rules {args.rules}: {error}") from None
+    flagged: set[str] = set()
     for flag, (attribute, kind, _) in THRESHOLD_FLAGS.items():
         value = getattr(args, flag)
         if value is None:
             continue
         low, high = (value if kind == "range" else
                      (value, None) if kind == "min" else (None, value))
+        if attribute in flagged:  # --min-X and --max-X make one range
+            earlier = rules[attribute]
+            low = earlier.low if low is None else low
+            high = earlier.high if high is None else high
+        flagged.add(attribute)
         try:
             rules[attribute] = Rule(attribute, low, high)
         except ValueError as error:
@@ -131,7 +143,8 @@ def run_curate(args: argparse.Namespace) -> int:
     from appion.export.retrieve.exposures import load_exposures
     from appion.export.retrieve.session import open_session
     session = open_session(args.session, args.projectid)
-    exposures = load_exposures(session, runname=args.run, ctf_runname=args.ctf_run)
+    exposures = load_exposures(session, runname=args.run, ctf_runname=args.ctf_run,
+                               pick_runname=args.pick_run)
     rules: tuple | None = rules_from_args(args)
     manual_rows = 0 if args.dry_run else _manual(args, session["id"], exposures)
     if not rules:

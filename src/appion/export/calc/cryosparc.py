@@ -4,6 +4,11 @@ Built with cryosparc-tools' :class:`cryosparc.dataset.Dataset`.  cryoSPARC keeps
 like CTFFIND (``ctf/df1_A`` along ``ctf/df_angle_rad``), in Å and radians, and the
 rigid motion of an exposure as a ``.npy`` trajectory (one row per frame, movie
 pixels) referenced by ``rigid_motion/path``.
+
+Picks go into a particles dataset as cryoSPARC's pickers write it: ``location/*``
+(the micrograph's path, uid and ``micrograph_shape`` ``(ny, nx)``, and the centre as
+fractions ``x / nx`` and ``y / ny`` of that micrograph, no flip: the same stored pixels
+as RELION's coordinates) and ``pick_stats/ncc_score`` (the pick's score).
 """
 
 from __future__ import annotations
@@ -101,3 +106,32 @@ def exposures_dataset(exposures: Sequence[Exposure], paths: Sequence[dict[str, s
             dataset[key][index] = value
     return dataset
 
+
+
+PARTICLE_FIELDS = [
+    ("location/micrograph_uid", "u8"), ("location/exp_group_id", "u4"),
+    ("location/micrograph_path", "O"), ("location/micrograph_shape", "2u4"),
+    ("location/micrograph_psize_A", "f4"), ("location/center_x_frac", "f4"),
+    ("location/center_y_frac", "f4"), ("pick_stats/ncc_score", "f4"),
+]
+
+
+def particles_dataset(exposures: Sequence[Exposure], paths: Sequence[dict]):
+    """A :class:`cryosparc.dataset.Dataset` of the exposures' picks (one row each);
+    ``paths`` as for :func:`exposures_dataset` (``micrograph`` and ``shape``)."""
+    from cryosparc.dataset import Dataset
+    groups = optics_groups(exposures)
+    rows = [(exposure, where, pick) for exposure, where in zip(exposures, paths)
+            for pick in exposure.picks or ()]
+    dataset = Dataset.allocate(len(rows), PARTICLE_FIELDS)
+    for index, (exposure, where, (x, y, score, _)) in enumerate(rows):
+        ny, nx = where.get("shape") or (0, 0)
+        dataset["location/micrograph_uid"][index] = exposure_uid(exposure)
+        dataset["location/exp_group_id"][index] = groups[optics_key(exposure)]
+        dataset["location/micrograph_path"][index] = where["micrograph"]
+        dataset["location/micrograph_shape"][index] = (ny, nx)
+        dataset["location/micrograph_psize_A"][index] = exposure.aligned_pixel_size_a or 0.0
+        dataset["location/center_x_frac"][index] = x / nx if nx else 0.0
+        dataset["location/center_y_frac"][index] = y / ny if ny else 0.0
+        dataset["pick_stats/ncc_score"][index] = score or 0.0
+    return dataset

@@ -4,6 +4,9 @@ Units are the ones the classic tables use, converted once here: pixel sizes in �
 the frame trajectory in aligned-sum pixels (classic motioncorr convention,
 ``ApDDFrameTrajectoryData``), defocus in metres with ``|defocus1| <= |defocus2|`` and
 ``defocus1`` along ``angle_astigmatism`` (degrees), as ``ApCtfData`` stores it.
+Picks are ``ApParticleData`` rows: ``(x, y, score, diameter)``, x the column and y the
+row in unbinned pixels of the aligned sum as stored (the file the exports name), the
+score the row's ``correlation``, the diameter in Å.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ from dataclasses import dataclass, field
 
 #: RELION counts the motion while the accumulated dose is below this as "early" (e/Å²).
 EARLY_DOSE = 4.0
+
+
+#: A pick: ``(x, y, score, diameter Å)``; score and diameter ``None`` where not stored.
+Pick = tuple[float, float, float | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,14 @@ class Exposure:
     ice_thickness: float | None = None
     status: bool | None = None  # classic complete status (viewer + assessment)
     image_ids: tuple[int, ...] = field(default=())  # source and every aligned image
+    #: the picking run's particles of the aligned sum; ``()`` picked with none found,
+    #: ``None`` not picked (no picking run, or the run has not reached this exposure)
+    picks: tuple[Pick, ...] | None = None
+
+    @property
+    def particle_count(self) -> int | None:
+        """How many particles the picking run found; ``None`` when not picked."""
+        return None if self.picks is None else len(self.picks)
 
     @property
     def binning(self) -> float:

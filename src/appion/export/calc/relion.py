@@ -11,6 +11,14 @@ movie pixels with the first frame at 0, in the sign of MotionCor2's log (MotionC
 writes the same numbers into its own RELION STAR).  Classic's trajectory is
 ``-(s - s_mid) / FtBin`` in aligned-sum pixels (``motioncorr_positions``), so
 ``s_i - s_0 = -FtBin · (p_i - p_0)``.
+
+Coordinates.  RELION 4/5 keep picks as one STAR per micrograph (a ``data_`` block:
+``rlnCoordinateX`` the column and ``rlnCoordinateY`` the row, in pixels of that
+micrograph counted from its first stored pixel, and ``rlnAutopickFigureOfMerit``) and
+an ``autopick.star`` (``data_coordinate_files``: ``rlnMicrographName``,
+``rlnMicrographCoordinates``) that ``relion_preprocess --coord_list`` reads.  Classic
+``ApParticleData.xcoord``/``ycoord`` are the same pixels of the same aligned sum as
+stored (the export turns no micrograph), so they are written unchanged.
 """
 
 from __future__ import annotations
@@ -89,8 +97,7 @@ def motion_star_name(exposure: Exposure) -> str:
 def micrograph_row(exposure: Exposure, group: int, out_dir: str, absolute: bool) -> dict:
     """A row of ``corrected_micrographs.star``."""
     total, early, late = accumulated_motion_a(exposure) or (0.0, 0.0, 0.0)
-    main = exposure.aligned_dw_path or exposure.aligned_path
-    return {"rlnMicrographName": _path(main, out_dir, absolute),
+    return {"rlnMicrographName": _path(micrograph_name(exposure), out_dir, absolute),
             "rlnMicrographNameNoDW": _path(exposure.aligned_path, out_dir, absolute),
             "rlnMicrographMetadata": (_path(os.path.join(out_dir, motion_star_name(exposure)),
                                             out_dir, absolute) if exposure.positions
@@ -153,3 +160,36 @@ def motion_tables(exposure: Exposure, out_dir: str, absolute: bool,
                           "rlnMicrographShiftX": [x for x, _ in shifts],
                           "rlnMicrographShiftY": [y for _, y in shifts]})
     return {"general": general, "global_shift": table}
+
+
+def micrograph_name(exposure: Exposure) -> str:
+    """The micrograph the export names (``rlnMicrographName``): the dose-weighted sum."""
+    return exposure.aligned_dw_path or exposure.aligned_path
+
+
+def coordinate_star_name(exposure: Exposure) -> str:
+    """``coordinates/<micrograph>_autopick.star``, as RELION's auto-picking names it."""
+    stem = os.path.splitext(os.path.basename(micrograph_name(exposure)))[0]
+    return os.path.join("coordinates", f"{stem}_autopick.star")
+
+
+def coordinate_table(exposure: Exposure) -> pd.DataFrame:
+    """The exposure's picks as RELION's per-micrograph coordinate table (pixels of the
+    exported micrograph, unbinned; the figure of merit only when every pick has one)."""
+    picks = exposure.picks or ()
+    table = pd.DataFrame({"rlnCoordinateX": [float(x) for x, _, _, _ in picks],
+                          "rlnCoordinateY": [float(y) for _, y, _, _ in picks]})
+    if picks and all(score is not None for _, _, score, _ in picks):
+        table["rlnAutopickFigureOfMerit"] = [float(score or 0.0) for _, _, score, _ in picks]
+    return table
+
+
+def autopick_table(exposures: Sequence[Exposure], out_dir: str, absolute: bool
+                   ) -> pd.DataFrame:
+    """``data_coordinate_files`` of ``autopick.star``: the exposures with picks."""
+    return pd.DataFrame(
+        [{"rlnMicrographName": _path(micrograph_name(e), out_dir, absolute),
+          "rlnMicrographCoordinates": _path(os.path.join(out_dir, coordinate_star_name(e)),
+                                            out_dir, absolute)}
+         for e in exposures if e.picks],
+        columns=["rlnMicrographName", "rlnMicrographCoordinates"])

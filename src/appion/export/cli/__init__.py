@@ -31,6 +31,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--projectid", type=int, help="project (default: the session's)")
     parser.add_argument("--run", help="motion correction run name (default: the newest)")
     parser.add_argument("--ctf-run", help="CTF run name (default: the newest fit per image)")
+    parser.add_argument("--pick-run", help="picking run name (default: the newest; "
+                                           "coordinate files for its picks)")
     parser.add_argument("--out", required=True, help="export folder (created)")
     parser.add_argument("--all", action="store_true",
                         help="also export rejected, hidden and trashed exposures")
@@ -44,7 +46,8 @@ def run_export(args: argparse.Namespace) -> int:
     from appion.export.retrieve.session import open_session
     from appion.export.store import exports
     session = open_session(args.session, args.projectid)
-    found = load_exposures(session, runname=args.run, ctf_runname=args.ctf_run)
+    found = load_exposures(session, runname=args.run, ctf_runname=args.ctf_run,
+                           pick_runname=args.pick_run)
     chosen = found if args.all else [e for e in found if e.status is not False]
     if not found:
         raise AppionError(f"the motion correction run of session {args.session} has no "
@@ -54,6 +57,8 @@ def run_export(args: argparse.Namespace) -> int:
                           "are rejected; use --all or change the curation")
     write = exports.export_relion if args.target == "relion" else exports.export_cryosparc
     written = write(chosen, args.out, absolute=args.absolute)
+    picks = (f", {written.particles} particles on {written.with_picks}" if written.with_picks
+             else "")
     print(f"exported {written.micrographs} of {len(found)} exposures ({written.with_ctf} "
-          f"with CTF) to {args.out}: " + ", ".join(written.files))
+          f"with CTF{picks}) to {args.out}: " + ", ".join(written.files))
     return 0

@@ -2,8 +2,9 @@
 
 Only classic rows are read (``ApDDStackRunData``, ``ApDDAlignImagePairData``,
 ``ApDDFrameTrajectoryData``, ``ApDDAlignStatsData``, ``ApCtfData``, ``ApAceRunData``,
-Leginon's images, cameras, presets and ice thickness), so runs made by classic
-Appion or by the MotionCor2/CTFFIND engines export like the built-in ones.  A
+Leginon's images, cameras, presets and ice thickness; a picking run's
+``ApSelectionRunData``/``ApParticleData``, :mod:`appion.export.retrieve.picks`), so runs
+made by classic Appion or by the MotionCor2/CTFFIND engines export like the built-in ones.  A
 fixed number of bulk queries per call, whatever the number of exposures.
 """
 
@@ -19,7 +20,8 @@ from appion.base.calc.internal.pixel_size import calc_pixel_size
 from appion.base.errors import AppionError
 from appion.base.retrieve.images import combine_status, complete_status
 from appion.base.retrieve.leginon_rows import referenced_row, rows_by_ids
-from appion.export.calc.exposure import CtfFit, Exposure, Movie
+from appion.export.calc.exposure import CtfFit, Exposure, Movie, Pick
+from appion.export.retrieve.picks import pick_run, picks_by_image
 from appion.motioncorrection.calc.internal import params as P
 from appion.motioncorrection.retrieve.metadata import find_frames_file, load_image_metadata
 
@@ -159,9 +161,18 @@ def _status(ids: Iterable[int], status: dict[int, bool | None]) -> bool | None:
                           True if True in values else None)
 
 
+def _picks_of(aligned: Iterable[int], picks: dict[int, tuple[Pick, ...]]
+              ) -> tuple[Pick, ...] | None:
+    """The picks of the first picked aligned sum (plain, then dose-weighted: the same
+    pixels), ``None`` when the picking run picked neither."""
+    return next((picks[i] for i in aligned if i in picks), None)
+
+
 def load_exposures(session: dict, *, runname: str | None = None,
-                   ctf_runname: str | None = None) -> list[Exposure]:
-    """The session's exposures aligned by the motion run, oldest first."""
+                   ctf_runname: str | None = None,
+                   pick_runname: str | None = None) -> list[Exposure]:
+    """The session's exposures aligned by the motion run, oldest first, with the picks
+    of the picking run ``pick_runname`` (default: the newest; none: no picks)."""
     run = motion_run(session["id"], runname)
     pairs = aligned_pairs(run["id"])
     aligned_ids = sorted({i for ids in pairs.values() for i in ids})
@@ -176,6 +187,8 @@ def load_exposures(session: dict, *, runname: str | None = None,
     ice = ice_thickness(sorted(pairs))
     status = complete_status(session["id"], {"image__in": all_ids})
     cameras = _camera_names(metas.values())
+    picking = pick_run(session["id"], pick_runname)
+    picks = picks_by_image(picking, aligned_ids) if picking else {}
     exposures = []
     for source_id in sorted(pairs):
         if source_id not in metas:
@@ -195,5 +208,7 @@ def load_exposures(session: dict, *, runname: str | None = None,
             voltage_kv=(meta.scope.get("high_tension") or 0) / 1000.0 or None,
             total_dose=P.calc_total_dose(None, (meta.preset or {}).get("dose")),
             ctf=_ctf_fit(ctf, ctf_runs.get(ctf["acerun"], {})) if ctf else None,
-            ice_thickness=ice.get(source_id), status=_status(ids, status), image_ids=ids))
+            ice_thickness=ice.get(source_id), status=_status(ids, status), image_ids=ids,
+            picks=_picks_of((plain, *([weighted] if weighted else []), *pairs[source_id]),
+                            picks)))
     return exposures

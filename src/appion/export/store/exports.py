@@ -20,6 +20,8 @@ class Written:
     files: tuple[str, ...]
     micrographs: int
     with_ctf: int
+    with_picks: int = 0  # micrographs with a coordinate file
+    particles: int = 0
 
 
 def _motion_star(exposure: Exposure, out_dir: str, absolute: bool, gains: bool) -> str:
@@ -30,10 +32,26 @@ def _motion_star(exposure: Exposure, out_dir: str, absolute: bool, gains: bool) 
     return path
 
 
+def export_coordinates(exposures: Sequence[Exposure], out_dir: str, absolute: bool
+                       ) -> list[str]:
+    """One coordinate STAR per exposure with picks (``coordinates/<micrograph>_autopick
+    .star``) and ``autopick.star`` listing them; nothing when no exposure has picks."""
+    picked = [exposure for exposure in exposures if exposure.picks]
+    for exposure in picked:
+        write_star(os.path.join(out_dir, R.coordinate_star_name(exposure)),
+                   {"": R.coordinate_table(exposure)})
+    if not picked:
+        return []
+    autopick = os.path.join(out_dir, "autopick.star")
+    write_star(autopick, {"coordinate_files": R.autopick_table(picked, out_dir, absolute)})
+    return [autopick]
+
+
 def export_relion(exposures: Sequence[Exposure], out_dir: str, *, absolute: bool = False,
                   gains: bool = True) -> Written:
-    """``corrected_micrographs.star``, ``micrographs_ctf.star`` and one motion STAR per
-    movie with a stored trajectory (``motion/<name>.star``) in ``out_dir``."""
+    """``corrected_micrographs.star``, ``micrographs_ctf.star``, one motion STAR per
+    movie with a stored trajectory (``motion/<name>.star``) and the picks' coordinate
+    files with ``autopick.star`` in ``out_dir``."""
     out_dir = os.path.abspath(out_dir)
     for exposure in exposures:
         if exposure.positions:  # no trajectory stored: no made-up (zero) motion
@@ -46,7 +64,10 @@ def export_relion(exposures: Sequence[Exposure], out_dir: str, *, absolute: bool
         ctf = os.path.join(out_dir, "micrographs_ctf.star")
         write_star(ctf, R.micrographs_tables(fitted, out_dir, absolute, with_ctf=True))
         files.append(ctf)
-    return Written(tuple(files), len(exposures), len(fitted))
+    files += export_coordinates(exposures, out_dir, absolute)
+    picked = [exposure for exposure in exposures if exposure.picks]
+    return Written(tuple(files), len(exposures), len(fitted), len(picked),
+                   sum(len(exposure.picks or ()) for exposure in picked))
 
 
 def _shown(path: str, out_dir: str, absolute: bool) -> str:
@@ -73,12 +94,19 @@ def _shape(path: str) -> tuple[int, int]:
 
 def export_cryosparc(exposures: Sequence[Exposure], out_dir: str, *,
                      absolute: bool = False) -> Written:
-    """``exposures.cs`` (cryoSPARC fields, trajectories as ``.npy``) and the STAR route
-    (``micrographs_ctf.star``, what cryoSPARC's Import Micrographs reads)."""
+    """``exposures.cs`` (cryoSPARC fields, trajectories as ``.npy``), ``particles.cs``
+    when any exposure has picks, and the STAR route (``micrographs_ctf.star``, what
+    cryoSPARC's Import Micrographs reads)."""
     out_dir = os.path.abspath(out_dir)
     paths = [_cs_paths(exposure, out_dir, absolute) for exposure in exposures]
     dataset = C.exposures_dataset(exposures, paths)
     target = os.path.join(out_dir, "exposures.cs")
     write_dataset(target, dataset)
+    files = [target]
+    if any(exposure.picks for exposure in exposures):
+        particles = os.path.join(out_dir, "particles.cs")
+        write_dataset(particles, C.particles_dataset(exposures, paths))
+        files.append(particles)
     star = export_relion(exposures, out_dir, absolute=absolute, gains=False)
-    return Written((target, *star.files), len(exposures), star.with_ctf)
+    return Written((*files, *star.files), len(exposures), star.with_ctf, star.with_picks,
+                   star.particles)
