@@ -17,11 +17,11 @@ from dataclasses import asdict
 from typing import Any
 
 from appion.base.errors import AppionError
+from appion.base.retrieve.micrographs import load_micrographs
 from appion.base.step import RunContext, RunIds
 from appion.particlepicking import worker
 from appion.particlepicking.contract import PickOptions, PickResult, PickTask
 from appion.particlepicking.engines import ENGINES
-from appion.particlepicking.retrieve import metadata
 from appion.particlepicking.store import results
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class PickStep:
 
     def prepare(self, run: RunContext, image_ids: Sequence[int]) -> list[PickTask]:
         """One task per micrograph on disk; writes nothing."""
-        infos = metadata.load_micrographs(image_ids)
+        infos = load_micrographs(image_ids)
         tasks = []
         for image_id in image_ids:
             info = infos.get(image_id)

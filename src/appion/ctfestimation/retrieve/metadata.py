@@ -1,21 +1,20 @@
 """Read, in bulk, what CTF estimation needs about images and their earlier CTFs.
 
-One query per table for the whole batch (images, cameras, scopes, sessions,
-microscopes) and one per distinct magnification for the pixel-size history.
+The micrographs' files and pixel sizes come from
+:func:`appion.base.retrieve.micrographs.load_micrographs`; one more query reads the
+microscopes (voltage, Cs) of the whole batch.
 Earlier CTFs are searched over the image, its source movie and the source's
 other aligned images (classic ``ctfdb.getBestCtfByResolution`` siblings).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sinedon
-from appion.base.calc.internal.names import plain_file_name
-from appion.base.calc.internal.pixel_size import calc_pixel_size
-from appion.base.retrieve.leginon_rows import PixelCalibrations, referenced_row, rows_by_ids
+from appion.base.retrieve.leginon_rows import referenced_row, rows_by_ids
+from appion.base.retrieve.micrographs import load_micrographs
 
 
 @dataclass(frozen=True)
@@ -33,26 +32,17 @@ class CtfImageInfo:
 
 def load_ctf_metadata(image_ids: Iterable[int]) -> dict[int, CtfImageInfo]:
     """``{image_id: CtfImageInfo}`` for every image found."""
-    images = rows_by_ids("AcquisitionImageData", image_ids)
-    cameras = rows_by_ids("CameraEMData", (row.get("camera") for row in images.values()))
-    scopes = rows_by_ids("ScopeEMData", (row.get("scope") for row in images.values()))
-    sessions = rows_by_ids("SessionData", (row.get("session") for row in images.values()))
-    tems = rows_by_ids("InstrumentData", (row.get("tem") for row in scopes.values()))
-    calibrations = PixelCalibrations()
+    micrographs = load_micrographs(image_ids)
+    tems = rows_by_ids("InstrumentData",
+                       (micrograph.scope.get("tem") for micrograph in micrographs.values()))
     found = {}
-    for image_id, image in images.items():
-        camera = referenced_row(cameras, image.get("camera")) or {}
-        scope = referenced_row(scopes, image.get("scope")) or {}
-        session = referenced_row(sessions, image.get("session")) or {}
-        pixel_size = calc_pixel_size(calibrations(camera, scope), image["def_timestamp"],
-                                     int(camera.get("binning_x") or 1))
+    for image_id, micrograph in micrographs.items():
+        scope = micrograph.scope
         tem = referenced_row(tems, scope.get("tem")) or {}
         high_tension = scope.get("high_tension")
-        filename = plain_file_name(image["filename"], "image file name")
         found[image_id] = CtfImageInfo(
-            image_id=image_id, filename=filename,
-            path=os.path.join(session.get("image_path") or "", f"{filename}.mrc"),
-            pixel_size_a=pixel_size,
+            image_id=image_id, filename=micrograph.filename, path=micrograph.path,
+            pixel_size_a=micrograph.pixel_size_a,
             kv=high_tension / 1000.0 if high_tension else None,
             cs_mm=tem["cs"] * 1e3 if tem.get("cs") is not None else None,
             scope_defocus_m=scope.get("defocus"))
