@@ -75,17 +75,18 @@ def show_create_tables(databases: ProductionDatabases) -> dict[str, str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def production(mariadb_server, tmp_path_factory):
-    """Fresh MariaDB databases from the production DDL, the project registered as a site does."""
-    prefix = f"appionprod_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+def make_site_databases(mariadb_server, tmp_path_factory, *, prefix: str, appion_ddl: str,
+                        project_name: str) -> ProductionDatabases:
+    """Fresh MariaDB databases from the production DDL (Leginon, project, and the Appion
+    schema ``appion_ddl``), the project registered as a site does."""
+    prefix = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     names = {"leginondata": f"{prefix}_leginondb", "projectdata": f"{prefix}_projectdb",
              "appiondata": f"{prefix}_ap{PROJECT_ID}"}
     for alias, filename in (("leginondata", "leginondb.sql"),
                             ("projectdata", "projectdb.sql"),
-                            ("appiondata", "appiondb-semc.sql")):
+                            ("appiondata", appion_ddl)):
         load_ddl(mariadb_server, names[alias], filename)
-    home = tmp_path_factory.mktemp("production-home")
+    home = tmp_path_factory.mktemp(f"{prefix}-home")
     cfg = write_cfg(home / "sinedon.cfg", names)
     env = {key: value for key, value in os.environ.items()
            if key not in ("SINEDON_CFG_PATH", "APPION_HOME")}
@@ -93,10 +94,19 @@ def production(mariadb_server, tmp_path_factory):
     databases = ProductionDatabases(names, cfg, env, mariadb_server)
     project = databases.connect("projectdata")
     with project.cursor() as cursor:
-        cursor.execute("INSERT INTO projects (DEF_id, name) VALUES (%s, 'production test')",
-                       (PROJECT_ID,))
+        cursor.execute("INSERT INTO projects (DEF_id, name) VALUES (%s, %s)",
+                       (PROJECT_ID, project_name))
         cursor.execute("INSERT INTO processingdb (`REF|projects|project`, appiondb) "
                        "VALUES (%s, %s)", (PROJECT_ID, names["appiondata"]))
     project.close()
+    return databases
+
+
+@pytest.fixture(scope="module")
+def production(mariadb_server, tmp_path_factory):
+    """Fresh MariaDB databases from the production DDL, the project registered as a site does."""
+    databases = make_site_databases(mariadb_server, tmp_path_factory, prefix="appionprod",
+                                    appion_ddl="appiondb-semc.sql",
+                                    project_name="production test")
     yield databases
-    drop_databases(mariadb_server, names.values())
+    drop_databases(mariadb_server, databases.names.values())

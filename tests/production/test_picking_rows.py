@@ -7,15 +7,12 @@ change shape.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
-from tests.conftest import drop_databases, run_cli, write_cfg
+from tests.conftest import drop_databases, run_cli
 from tests.particlepicking.session import DIAMETER_A, make_session, nearest_distance
 
-from .conftest import PROJECT_ID, ProductionDatabases, load_ddl, show_create_tables
+from .conftest import PROJECT_ID, make_site_databases, show_create_tables
 
 pytestmark = [pytest.mark.mariadb]
 
@@ -23,28 +20,11 @@ pytestmark = [pytest.mark.mariadb]
 @pytest.fixture(scope="module")
 def classic(mariadb_server, tmp_path_factory):
     """Leginon and project from production, Appion from classic's DDL."""
-    prefix = f"appionpick_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    names = {"leginondata": f"{prefix}_leginondb", "projectdata": f"{prefix}_projectdb",
-             "appiondata": f"{prefix}_ap{PROJECT_ID}"}
-    for alias, filename in (("leginondata", "leginondb.sql"),
-                            ("projectdata", "projectdb.sql"),
-                            ("appiondata", "appiondb-classic.sql")):
-        load_ddl(mariadb_server, names[alias], filename)
-    home = tmp_path_factory.mktemp("picking-home")
-    cfg = write_cfg(home / "sinedon.cfg", names)
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("SINEDON_CFG_PATH", "APPION_HOME")}
-    env.update(HOME=str(home), SINEDON_CFG_PATH=str(cfg))
-    databases = ProductionDatabases(names, cfg, env, mariadb_server)
-    project = databases.connect("projectdata")
-    with project.cursor() as cursor:
-        cursor.execute("INSERT INTO projects (DEF_id, name) VALUES (%s, 'picking test')",
-                       (PROJECT_ID,))
-        cursor.execute("INSERT INTO processingdb (`REF|projects|project`, appiondb) "
-                       "VALUES (%s, %s)", (PROJECT_ID, names["appiondata"]))
-    project.close()
+    databases = make_site_databases(mariadb_server, tmp_path_factory, prefix="appionpick",
+                                    appion_ddl="appiondb-classic.sql",
+                                    project_name="picking test")
     yield databases
-    drop_databases(mariadb_server, names.values())
+    drop_databases(mariadb_server, databases.names.values())
 
 
 def _query(databases, sql: str, args=()) -> list[dict]:
