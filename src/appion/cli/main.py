@@ -44,8 +44,9 @@ def _add_step_commands(subparsers) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="appion",
-        description="Near-real-time cryo-EM preprocessing: motion correction and CTF "
-                    "estimation, recorded in the classic Appion tables.")
+        description="Near-real-time cryo-EM preprocessing: motion correction, CTF "
+                    "estimation and particle picking, recorded in the classic Appion "
+                    "tables.")
     parser.add_argument("--version", action="version", version=f"appion {appion.__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")

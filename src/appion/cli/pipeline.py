@@ -103,7 +103,7 @@ class _PipelineParser(argparse.ArgumentParser):
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "pipeline", help="process a session as it is collected (motion correction, CTF)",
+        "pipeline", help="process a session as it is collected (motion correction, CTF, picking)",
         description=__doc__.split("\n\n")[0], conflict_handler="resolve")
     parser.__class__ = _PipelineParser
     parser.add_argument("--steps", default=DEFAULT_STEPS, metavar="LIST",
