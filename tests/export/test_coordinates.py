@@ -1,5 +1,5 @@
 """The picks of a picking run in the exports: RELION's coordinate STAR files and
-``autopick.star`` (read by ``relion_preprocess --coord_list``), and cryoSPARC's
+``autopick.star``, extracted by RELION's own ``relion_preprocess``, and cryoSPARC's
 particles dataset, checked against the inserted ``ApParticleData`` rows."""
 
 from __future__ import annotations
@@ -119,16 +119,52 @@ def test_cryosparc_particles_dataset(processed, picked, tmp_path):
                 particles["location/micrograph_path"][index]]
 
 
+def _supports_coordinate_lists() -> bool:
+    """Whether this RELION reads ``--coord_list`` (RELION 4 and later)."""
+    import subprocess
+    done = subprocess.run(["relion_preprocess", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    return "--coord_list" in done.stdout + done.stderr
+
+
+def _relion31_layout(out: Path) -> list[str]:
+    """RELION 3.1 (Debian's) has no ``--coord_list``: it finds a micrograph's coordinates
+    at ``--coord_dir`` + the micrograph's name + ``--coord_suffix``.  Link the exported
+    micrographs and their coordinate files into that layout, as a RELION 3.1 user would."""
+    table = starfile.read(out / "autopick.star")
+    micrographs, coords = out / "Micrographs", out / "coords" / "Micrographs"
+    micrographs.mkdir()
+    coords.mkdir(parents=True)
+    names = {}
+    for row in table.itertuples():
+        name = Path(row.rlnMicrographName)
+        (micrographs / name.name).symlink_to((out / name).resolve())
+        (coords / f"{name.stem}_autopick.star").symlink_to(
+            (out / row.rlnMicrographCoordinates).resolve())
+        names[str(name)] = f"Micrographs/{name.name}"
+    ctf = starfile.read(out / "micrographs_ctf.star")
+    ctf["micrographs"]["rlnMicrographName"] = [
+        names.get(name, name) for name in ctf["micrographs"]["rlnMicrographName"]]
+    starfile.write(ctf, out / "micrographs_relion31.star", overwrite=True)
+    return ["--i", "micrographs_relion31.star", "--coord_dir", "coords/",
+            "--coord_suffix", "_autopick.star"]
+
+
 def test_relion_preprocess_extracts_the_picks(relion, processed, picked, tmp_path):
+    """RELION extracts one particle per pick, at the picked pixels: through
+    ``autopick.star`` where RELION reads coordinate lists, else (RELION 3.1) through
+    the coordinate files themselves."""
     import subprocess
     out = tmp_path / "relion"
     _export(processed, out)
-    done = subprocess.run(["relion_preprocess", "--i", "micrographs_ctf.star", "--coord_list",
-                           "autopick.star", "--part_star", "particles.star", "--part_dir",
-                           "Particles/", "--extract", "--extract_size", "64"],
+    inputs = (["--i", "micrographs_ctf.star", "--coord_list", "autopick.star"]
+              if _supports_coordinate_lists() else _relion31_layout(out))
+    done = subprocess.run(["relion_preprocess", *inputs, "--part_star", "particles.star",
+                           "--part_dir", "Particles/", "--extract", "--extract_size", "64"],
                           cwd=out, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    particles = starfile.read(out / "particles.star")["particles"]
+    particles = starfile.read(out / "particles.star")
+    particles = particles["particles"] if isinstance(particles, dict) else particles
     expected = _expected(picked, processed)
     assert len(particles) == sum(len(rows) for rows in expected.values())
     for stem, rows in expected.items():
