@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import sinedon
 from appion.base.signals import deferred
 from appion.base.store import jobs
 from sinedon.errors import SinedonError
@@ -40,14 +41,28 @@ class RunJob:
             raise ValueError(f"unknown job status {status!r}")
         if self.id is None or self.final_status is not None:
             return
-        self.final_status = status
+        with deferred():  # a stop signal waits until the row is updated
+            self.final_status = status
+            written = _set_status(self.id, status)
+        if written:
+            log.info("job %s set to %s (%s)", self.id, status, jobs.JOB_STATUSES[status])
+
+
+def _set_status(job_id: int, status: str) -> bool:
+    """Update the job row; once more on a fresh connection when the first attempt fails
+    (an interrupted query can leave the old one unusable).  A database that stays
+    unreachable is logged, not raised."""
+    for attempt in (1, 2):
         try:
-            with deferred():
-                jobs.set_job_status(self.id, status)
+            jobs.set_job_status(job_id, status)
+            return True
         except SinedonError as error:
-            log.error("could not set the status of job %s to %s: %s", self.id, status, error)
-            return
-        log.info("job %s set to %s (%s)", self.id, status, jobs.JOB_STATUSES[status])
+            if attempt == 2:
+                log.error("could not set the status of job %s to %s: %s", job_id, status,
+                          error)
+                return False
+            sinedon.close_connection(sinedon.APPION)
+    return False
 
 
 @contextlib.contextmanager

@@ -144,11 +144,14 @@ def _record_start(request: RunRequest, place: _Settled, program: str, job: RunJo
     """Job row and ``Script*`` provenance; returns the ``ScriptProgramRun`` id.
     ``job.id`` is set before the provenance is written, so that a guard marks the job
     ``E`` if that fails."""
-    with deferred():  # a stop signal waits until the guard knows the row
+    # A stop signal waits until the rows are written: the guard then knows the job row,
+    # and no query is cut off halfway (that would leave the connection unusable for the
+    # guard's own update of the row).
+    with deferred():
         job.id = _start_job(request, place, program)
-    return provenance.record_program_run(
-        program=function_name(program), runname=place.runname, rundir=str(place.rundir),
-        job_id=job.id, params=settled_params(request.params, place))
+        return provenance.record_program_run(
+            program=function_name(program), runname=place.runname, rundir=str(place.rundir),
+            job_id=job.id, params=settled_params(request.params, place))
 
 
 #: Parameters recorded with their settled values (classic records those, not the flags').
