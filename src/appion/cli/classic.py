@@ -22,7 +22,6 @@ from appion.cli.classic_options import (
     ClassicArgumentParser,
     add_loop_options,
     add_script_options,
-    check_classic_options,
     run_inputs,
 )
 from appion.cli.entry import configure_logging, run_entry_point
@@ -62,16 +61,16 @@ def run_classic_program(prog: str, argv: Sequence[str] | None) -> int:
     parser = build_parser(plugin, program)
     options = parser.parse_args(argv)
     configure_logging(options.verbose, quiet=options.dry_run)
-    check_classic_options(options)
     if program.adjust_options:
         program.adjust_options(options)
-    settings = runtime_settings(options)  # flag errors before anything is created
     if options.dry_run:
         options.commit = False
-    else:
+    # flag errors before anything is created: classic's checks first, as classic does
+    request, selection = run_inputs(options, parser)
+    settings = runtime_settings(options)
+    if not options.dry_run:
         check_cluster_programs(settings.cluster)
     step = plugin.make_step(options)
-    request, selection = run_inputs(options, parser)
     with job_guard() as job:
         run = prepare_run(request, selection, step_names=[step.name], program=prog,
                           job=job)
