@@ -112,7 +112,6 @@ class MotionCorrectionStep:
         if not run.writes_rows:
             return []
         run_id = self._run_ids.get_or_init(run, self.init_run)
-        assert run_id is not None  # init_run wrote the run: rows are written
         meta = self._metadata.pop(result.image_id, None)
         if meta is None:  # prepared before a restart
             meta = load_image_metadata([result.image_id])[result.image_id]
