@@ -47,13 +47,14 @@ from sinedon.errors import (
                          NotSetUp,
                          SinedonError,
 )
-from sinedon.project import setup
+from sinedon.project import project_context, setup
 
 __all__ = [
     "ALIASES", "APPION", "LEGINON", "PROJECT", "ConfigError", "DatabaseBusy",
     "DatabaseUnreachable", "MissingColumn", "MissingTable", "NotSetUp", "SinedonConfig",
     "SinedonError", "atomic", "close_all", "close_connection", "copy_row", "count",
     "current_config", "delete", "embedded_config", "filter", "get", "ids", "insert", "insert_many",
-    "load_config", "max_id", "model_for", "newest", "read_config_file", "rows_by_ids", "set",
+    "load_config", "max_id", "model_for", "newest", "project_context", "read_config_file",
+    "rows_by_ids", "set",
     "setup", "table_exists", "update",
 ]

@@ -39,7 +39,7 @@ def model_for(model: Any):
 
 
 def _alias(model) -> str:
-    return model._meta.app_label
+    return connection.resolve_alias(model._meta.app_label)
 
 
 def _field_names(model) -> dict[str, str]:
@@ -393,6 +393,7 @@ def atomic(alias: str) -> Iterator[None]:
     the caller's choice: only it can run the block again (idempotently).
     """
     from django.db import transaction
+    alias = connection.resolve_alias(alias)
     try:
         with translated_errors(alias), transaction.atomic(using=alias):
             yield
@@ -409,5 +410,6 @@ def _in_atomic_block(alias: str) -> bool:
 
 def table_exists(alias: str, table: str) -> bool:
     from django.db import connections
+    alias = connection.resolve_alias(alias)
     with translated_errors(alias, table):
         return table in connections[alias].introspection.table_names()

@@ -7,10 +7,13 @@ project's database (``setup``) is :mod:`sinedon.project`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from typing import TypedDict
 
 from sinedon.config import ALIASES, APPION, DatabaseLocation, SinedonConfig
@@ -57,6 +60,59 @@ class _State(TypedDict, total=False):
 
 lock = threading.RLock()
 state: _State = {"config": None, "projectid": None}
+
+#: The Django alias the ``appiondata`` models use in this context (thread, task):
+#: ``appiondata`` itself, or a project's own alias (:func:`appion_database`).
+_appion_alias: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "sinedon_appion_alias", default=APPION)
+#: Project aliases made by :func:`appion_database`: alias -> database name.
+_project_aliases: dict[str, str] = {}
+
+
+def resolve_alias(alias: str) -> str:
+    """The Django alias that serves ``alias`` here: ``appiondata`` inside
+    :func:`appion_database` is that project's alias."""
+    return _appion_alias.get() if alias == APPION else alias
+
+
+def project_alias(database_name: str) -> str:
+    """The Django alias of one project's Appion database (made on first use)."""
+    alias = f"{APPION}@{database_name}"
+    with lock:
+        if alias not in _project_aliases:
+            from django.conf import settings
+            from django.db import connections
+            config = current_config().with_appion_database(database_name)
+            database = _django_database(config.databases[APPION])
+            completed = connections.configure_settings({"default": {}, alias: database})
+            connections.settings[alias] = completed[alias]
+            settings.DATABASES[alias] = completed[alias]
+            _project_aliases[alias] = database_name
+    return alias
+
+
+@contextlib.contextmanager
+def appion_database(database_name: str) -> Iterator[str]:
+    """Within the block, this thread's ``appiondata`` models use ``database_name`` (on
+    the configured server), whatever :func:`sinedon.setup` chose for the process: one
+    process can serve sessions of several projects at once."""
+    token = _appion_alias.set(project_alias(database_name))
+    try:
+        yield _appion_alias.get()
+    finally:
+        _appion_alias.reset(token)
+
+
+def forget_project_aliases() -> None:
+    """Close and drop the project aliases (the configuration changed)."""
+    with lock:
+        for alias in list(_project_aliases):
+            close_connection(alias)
+            from django.conf import settings
+            from django.db import connections
+            connections.settings.pop(alias, None)
+            settings.DATABASES.pop(alias, None)
+            del _project_aliases[alias]
 
 
 def _sqlite_options() -> dict:
@@ -129,6 +185,7 @@ def configure_django(databases: dict[str, dict]) -> None:
 def close_connection(alias: str) -> None:
     """Close this thread's connection to ``alias``; the next query reconnects."""
     from django.db import connections
+    alias = resolve_alias(alias)
     try:
         connections[alias].close()
     except Exception:  # a broken connection may fail to close; drop it anyway
@@ -140,7 +197,7 @@ def close_connection(alias: str) -> None:
 
 
 def close_all() -> None:
-    for alias in ALIASES:
+    for alias in (*ALIASES, *list(_project_aliases)):
         close_connection(alias)
 
 
@@ -153,7 +210,13 @@ def current_config() -> SinedonConfig:
 
 
 def location(alias: str) -> DatabaseLocation:
-    return current_config().databases[alias]
+    """Where ``alias`` points (a project alias: its own database on the Appion server)."""
+    name = _project_aliases.get(resolve_alias(alias))
+    config = current_config()
+    if name is not None:
+        config = config.with_appion_database(name)
+        alias = APPION
+    return config.databases[alias]
 
 
 def appion_location() -> DatabaseLocation:

@@ -49,7 +49,7 @@ def _translate(error: Exception, alias: str, table: str | None) -> SinedonError:
     if code == _NO_SUCH_TABLE or "no such table" in message:
         return MissingTable(
             f"table {table or '?'} is missing in {where}; create the tables with "
-            f"'appion db init --database {alias.removesuffix('data')}'")
+            f"'appion db init --database {alias.split('@')[0].removesuffix('data')}'")
     if "unable to open database file" in message:
         return DatabaseUnreachable(f"cannot open {where}: {message}; check the folder "
                                    "exists and is writable (APPION_HOME)")

@@ -7,7 +7,9 @@ above the dict API (:mod:`sinedon.api`) and the connection layer below it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from sinedon import api, connection, tables
 from sinedon.config import PROJECT, SinedonConfig, check_database_name, load_config
@@ -38,6 +40,9 @@ def setup(projectid: int | None = None,
     with connection.lock:
         tables.forget()
         resolved = load_config(config)
+        if not _same_servers(connection.state.get("config"), resolved):
+            connection.forget_project_aliases()
+            _project_databases.clear()
         connection.configure_django(connection.databases(resolved))
         if projectid is not None:
             name = resolve_appion_database(resolved, int(projectid))
@@ -46,3 +51,26 @@ def setup(projectid: int | None = None,
         connection.state["config"] = resolved
         connection.state["projectid"] = projectid
         return resolved
+
+
+#: Each project's Appion database name, as :func:`project_context` resolved it.
+_project_databases: dict[int, str] = {}
+
+
+def _same_servers(old: SinedonConfig | None, new: SinedonConfig) -> bool:
+    """Whether two configurations differ at most in the project's Appion database."""
+    return old is not None and old.with_appion_database("") == new.with_appion_database("")
+
+
+@contextlib.contextmanager
+def project_context(projectid: int) -> Iterator[str]:
+    """Within the block, this thread's ``appiondata`` models use project ``projectid``'s
+    Appion database, whichever project :func:`setup` chose for the process (a service
+    processing sessions of several projects switches with this, without reconnecting).
+    Yields the database's name."""
+    name = _project_databases.get(int(projectid))
+    if name is None:
+        name = resolve_appion_database(connection.current_config(), int(projectid))
+        _project_databases[int(projectid)] = name
+    with connection.appion_database(name):
+        yield name

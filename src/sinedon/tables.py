@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 
 from sinedon.columns import declared_columns
+from sinedon.connection import resolve_alias
 from sinedon.errors import MissingColumn, MissingTable
 from sinedon.failures import translated_errors
 
@@ -29,7 +30,7 @@ def forget() -> None:
 def _key(model) -> tuple[str, str, str]:
     """(alias, the database it points at now, table)."""
     from django.db import connections
-    alias = model._meta.app_label
+    alias = resolve_alias(model._meta.app_label)
     settings = connections[alias].settings_dict
     where = f"{settings.get('HOST')}:{settings.get('PORT')}/{settings['NAME']}"
     return alias, where, model._meta.db_table
@@ -37,6 +38,7 @@ def _key(model) -> tuple[str, str, str]:
 
 def describe(alias: str) -> str:
     from django.db import connections
+    alias = resolve_alias(alias)
     settings = connections[alias].settings_dict
     if connections[alias].vendor == "sqlite":
         return f"SQLite database {settings['NAME']}"
@@ -64,8 +66,9 @@ def _introspect(model) -> frozenset[str]:
     with translated_errors(alias, table):
         database = connections[alias]
         if table not in database.introspection.table_names():
+            name = model._meta.app_label.removesuffix("data")
             raise MissingTable(f"table {table} is missing in {where}; create the tables with "
-                               f"'appion db init --database {alias.removesuffix('data')}' "
+                               f"'appion db init --database {name}' "
                                "('appion db check' prints the CREATE TABLE statement)")
         with database.cursor() as cursor:
             description = database.introspection.get_table_description(cursor, table)
