@@ -6,9 +6,17 @@ Library use (sinedon set up for the project, tables created)::
     session = simulate_session(tmp_path, "sim25jan01a", camera="k3", exposures=6)
     session.images[0].truth["shifts_px"]
 
+Several microscopes at once (:mod:`appion.simulation.facility`)::
+
+    from appion.simulation import ScopeSpec, run_facility
+    run_facility(tmp_path, [ScopeSpec("Krios1", "k3", 0.2, 3),
+                            ScopeSpec("Glacios", "falcon4-eer", 0.5, 2, start_delay_s=5)],
+                 session_prefix="sim25jan01a", stop=threading.Event())
+
 See :mod:`appion.simulation.calc` for the CTF, motion and orientation conventions.
 """
 
+from appion.simulation.facility import ScopeSpec, parse_scope_spec, run_facility
 from appion.simulation.session import (
                                        SimulatedExposure,
                                        SimulatedSession,
@@ -17,5 +25,5 @@ from appion.simulation.session import (
                                        start_session,
 )
 
-__all__ = ["SimulatedExposure", "SimulatedSession", "add_exposure", "simulate_session",
-           "start_session"]
+__all__ = ["ScopeSpec", "SimulatedExposure", "SimulatedSession", "add_exposure",
+           "parse_scope_spec", "run_facility", "simulate_session", "start_session"]

@@ -87,6 +87,8 @@ class SimulatedSession:
     images: list[SimulatedExposure] = field(default_factory=list)
     #: Particles in each exposure's specimen (``None``: none, the specimen of old).
     particles: ParticleSettings | None = None
+    #: The TEM's ``InstrumentData`` name.
+    microscope: str = store.TEM_NAME
     #: The references in frame orientation, read on first use (they never change).
     _cached_detector: _Detector | None = field(default=None, init=False, repr=False,
                                                compare=False)
@@ -131,15 +133,25 @@ def _validate(name: str, exposures_dose: float, defocus_um: tuple[float, float])
         raise UsageError(f"--defocus needs two positive values in µm, not {defocus_um}")
 
 
+def _validate_microscope(microscope: str) -> None:
+    if not microscope or any(c in microscope for c in "/\\ "):
+        raise UsageError(f"microscope name {microscope!r} must be one word without slashes")
+
+
 def start_session(root: Path, name: str, camera: str = "k3", *, size: str = "small",
                   seed: int = 0, preset: str = "enn", dose: float = 50.0,
                   defocus_um: tuple[float, float] = (1.0, 3.0), projectid: int | None = 1,
-                  extras: bool = True, particles: ParticleSettings | None = None
-                  ) -> SimulatedSession:
-    """The session, its references and preset, without exposures (live mode adds them)."""
+                  extras: bool = True, particles: ParticleSettings | None = None,
+                  microscope: str = store.TEM_NAME) -> SimulatedSession:
+    """The session, its references and preset, without exposures (live mode adds them).
+
+    ``microscope`` names the session's TEM ``InstrumentData`` row: sessions of
+    different microscopes refer to different TEM rows.
+    """
     spec = camera_spec(camera)
     spec.size(size)
     _validate(name, dose, defocus_um)
+    _validate_microscope(microscope)
     if sinedon.get("SessionData", {"name": name}) is not None:
         raise UsageError(f"session {name!r} already exists in the Leginon database; "
                          "choose another session name")
@@ -152,7 +164,7 @@ def start_session(root: Path, name: str, camera: str = "k3", *, size: str = "sma
     now = datetime.datetime.now().replace(microsecond=0)
 
     user = store.ensure_user()
-    instruments = store.ensure_instruments(spec)
+    instruments = store.ensure_instruments(spec, microscope)
     ref_session = store.insert_session(
         f"{name}_ref", str(ref_image_path), str(root / "frames" / f"{name}_ref" / "rawdata"),
         user, instruments.tem, comment="reference images", hidden=True,
@@ -202,7 +214,7 @@ def start_session(root: Path, name: str, camera: str = "k3", *, size: str = "sma
         gain_path=gain_path, dark_path=dark_path, reference_session_id=ref_session,
         preset_id=preset_id, tem_id=instruments.tem, camera_instrument_id=instruments.camera,
         norm_id=norm_id, dark_id=dark_id, corrector_plan_id=plan_id, defects=defects,
-        particles=particles)
+        particles=particles, microscope=microscope)
 
 
 def _leginon_shape(spec: CameraSpec, size: str) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from appion.simulation.cameras import CameraSpec
 #: Physical detector pixel size (m) that Leginon records in CameraEMData.
 _DETECTOR_PIXEL_M = {"k3": 5.0e-6, "k2": 5.0e-6, "falcon4-eer": 14.0e-6, "de": 8.0e-6}
 TEM_NAME = "TitanKrios"
+TEM_HOSTNAME = "krios-sim"
 USER = {"username": "simulator", "firstname": "Appion", "lastname": "Simulator",
         "email": "simulator@example.org"}
 
@@ -33,8 +34,15 @@ def ensure_user() -> int:
     return sinedon.set("UserData", USER)
 
 
-def ensure_instruments(camera: CameraSpec) -> Instruments:
-    tem = sinedon.set("InstrumentData", {"name": TEM_NAME, "hostname": "krios-sim",
+def tem_hostname(microscope: str) -> str:
+    """The simulated TEM's host: ``krios-sim`` for the default, else ``<name>-sim``."""
+    return TEM_HOSTNAME if microscope == TEM_NAME else f"{microscope.lower()}-sim"
+
+
+def ensure_instruments(camera: CameraSpec, microscope: str = TEM_NAME) -> Instruments:
+    """The TEM and camera ``InstrumentData`` rows (one TEM row per microscope name)."""
+    tem = sinedon.set("InstrumentData", {"name": microscope,
+                                          "hostname": tem_hostname(microscope),
                                           "cs": 2.7e-3, "hidden": False})
     ccd = sinedon.set("InstrumentData", {"name": camera.name, "hostname": camera.hostname,
                                           "pixelmax": camera.pixelmax, "hidden": False})
