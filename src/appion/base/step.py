@@ -27,6 +27,12 @@ controller.  It has:
 A step that a classic drop-in runs also has ``dry_run_record(task) -> dict``: the
 JSON line ``--dry-run`` prints for one pending image.
 
+A step that can report what it stored (:class:`ReportingStep`, read by ``appion
+serve``) also has ``summaries(run, image_ids) -> {image_id: dict}`` (the stored
+results of those images of the run, plain JSON-able values, images without a stored
+result omitted) and ``classic_runs(session_id) -> [run name]`` (the runs of its kind
+already recorded for the session in the classic tables, by any program).
+
 A task that raises is retried only when its error may heal
 (:func:`appion.base.errors.is_retryable`).  Tasks and results are frozen
 dataclasses of plain data (paths, numbers, tuples), so they pickle cheaply; every
@@ -104,6 +110,24 @@ class ClassicStep(Step, Protocol):
     def dry_run_record(self, task: Any) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class ReportingStep(Step, Protocol):
+    """A step that reports what it stored, read on the controller side (the database).
+
+    ``summaries(run, image_ids)``: ``{image_id: results}`` for the images of
+    ``image_ids`` (the ids the step takes) that ``run`` has stored, each a dict of plain
+    JSON-able values (numbers, strings, ``None``) read in bulk; images without a stored
+    result are omitted.  ``classic_runs(session_id)``: the names of the runs of the
+    step's kind recorded for the session in the classic tables (by Appion or by the
+    classic web), oldest first; ``[]`` when the site has no such tables.
+    """
+
+    def summaries(self, run: RunContext, image_ids: Sequence[int]
+                  ) -> dict[int, dict[str, Any]]: ...
+
+    def classic_runs(self, session_id: int) -> list[str]: ...
+
+
 class RunIds:
     """The id of a step's run row (``ApDDStackRunData``, ``ApAceRunData`` …) for each
     run, found with ``find(run)`` until the row exists and then kept: the one way every
@@ -143,4 +167,4 @@ class RunIds:
         return found
 
 
-__all__ = ["ClassicStep", "RunContext", "RunIds", "Step"]
+__all__ = ["ClassicStep", "ReportingStep", "RunContext", "RunIds", "Step"]

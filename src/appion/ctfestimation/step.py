@@ -28,6 +28,7 @@ from appion.ctfestimation.contract import (
 )
 from appion.ctfestimation.engines import ENGINES
 from appion.ctfestimation.retrieve import metadata
+from appion.ctfestimation.retrieve.summaries import classic_ctf_runs, ctf_summaries
 from appion.ctfestimation.store import results
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,23 @@ class CtfStep:
                         self.options.fieldsize, result.image_id, used)
             self._fieldsize_used[key] = used
             results.record_fieldsize(run_id, used)
+
+    # -- reports (appion.base.step.ReportingStep) -------------------------------
+
+    def summaries(self, run: RunContext, image_ids: Sequence[int]
+                  ) -> dict[int, dict[str, Any]]:
+        """``{micrograph id: {defocus1_a, defocus2_a, astigmatism_angle_deg, resolution_a,
+        resolution_source, cross_correlation, amplitude_contrast, confidence}}`` of the
+        micrographs this run has a CTF for
+        (:func:`~appion.ctfestimation.retrieve.summaries.ctf_summaries`)."""
+        run_id = self._run_ids.get(run)
+        if run_id is None or not image_ids:
+            return {}
+        return ctf_summaries(run_id, image_ids)
+
+    def classic_runs(self, session_id: int) -> list[str]:
+        """The session's CTF runs (``ApAceRunData``), oldest first."""
+        return classic_ctf_runs(session_id)
 
 
 __all__ = ["CtfStep", "params_row", "prior_from_row", "search_for_image"]

@@ -29,6 +29,7 @@ from appion.motioncorrection.contract import (
 from appion.motioncorrection.engines import ENGINES
 from appion.motioncorrection.engines.motioncor import build_args
 from appion.motioncorrection.retrieve.metadata import find_frames_file, load_image_metadata
+from appion.motioncorrection.retrieve.summaries import classic_motion_runs, motion_summaries
 from appion.motioncorrection.store.results import done_sources, find_run, save_run, store_aligned
 
 
@@ -125,6 +126,22 @@ class MotionCorrectionStep:
             label=self.options.label, trim=self.options.trim,
             apix=pixel * result.ft_bin if pixel else None)
         return [aligned[-1] if self.options.hand_on_dw else aligned[0]]
+
+    # -- reports (appion.base.step.ReportingStep) -------------------------------
+
+    def summaries(self, run: RunContext, image_ids: Sequence[int]
+                  ) -> dict[int, dict[str, Any]]:
+        """``{exposure id: {aligned_image_id, aligned_filename, drift_total_a, frames}}``
+        of the exposures this run has stored
+        (:func:`~appion.motioncorrection.retrieve.summaries.motion_summaries`)."""
+        run_id = self._run_ids.get(run)
+        if run_id is None or not image_ids:
+            return {}
+        return motion_summaries(run_id, image_ids, prefer_dw=self.options.hand_on_dw)
+
+    def classic_runs(self, session_id: int) -> list[str]:
+        """The session's motion-correction runs (``ApDDStackRunData``), oldest first."""
+        return classic_motion_runs(session_id)
 
 
 __all__ = ["MotionCorParameters", "MotionCorTask", "MotionCorrectionStep"]

@@ -22,6 +22,11 @@ from appion.base.step import RunContext, RunIds
 from appion.particlepicking import worker
 from appion.particlepicking.contract import PickOptions, PickResult, PickTask
 from appion.particlepicking.engines import ENGINES
+from appion.particlepicking.retrieve.summaries import (
+    classic_pick_runs,
+    pick_summaries,
+    picking_tables_exist,
+)
 from appion.particlepicking.store import results
 
 log = logging.getLogger(__name__)
@@ -103,6 +108,23 @@ class PickStep:
         count = results.store_particles(run_id, run.rundir, result, self.options.label)
         log.info("image %d: %d particle(s) stored", result.image_id, count)
         return []
+
+    # -- reports (appion.base.step.ReportingStep) -------------------------------
+
+    def summaries(self, run: RunContext, image_ids: Sequence[int]
+                  ) -> dict[int, dict[str, Any]]:
+        """``{micrograph id: {"particles": count}}`` of the micrographs this run has
+        picked (:func:`~appion.particlepicking.retrieve.summaries.pick_summaries`)."""
+        if not image_ids or not picking_tables_exist():
+            return {}
+        run_id = self._run_ids.get(run)
+        if run_id is None:
+            return {}
+        return pick_summaries(run_id, run.rundir, image_ids)
+
+    def classic_runs(self, session_id: int) -> list[str]:
+        """The session's picking runs (``ApSelectionRunData``), oldest first."""
+        return classic_pick_runs(session_id)
 
 
 __all__ = ["PickStep"]
