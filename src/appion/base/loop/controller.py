@@ -110,6 +110,18 @@ class Events:
 
     on_submit: Callable[[int, int, float], None] | None = None
     on_store: Callable[[int, int, float], None] | None = None
+    #: Called with ``(stage, image_id, outputs)`` once a result is stored (``outputs``:
+    #: the ids handed to the next stage, maybe none).
+    on_handoff: Callable[[int, int, list[int]], None] | None = None
+    #: Called with ``(stage, image_id)`` when an image is given up on.
+    on_give_up: Callable[[int, int], None] | None = None
+    #: Called with the ids of the first step's new images (found by a poll, or taken
+    #: back after a reject was undone), before they are queued.
+    on_images: Callable[[list[int]], None] | None = None
+    #: Called with the ids of queued first-step images dropped as rejected.
+    on_rejected: Callable[[list[int]], None] | None = None
+    #: Called from a Dask thread whenever a task completes (to wake a waiting caller).
+    on_completion: Callable[[], None] | None = None
     #: Set when the session is known to be over (e.g. ``appion demo``'s microscope is
     #: done): after one more poll the controller exits once nothing is pending.
     session_ended: threading.Event | None = None
@@ -200,7 +212,7 @@ class Controller:
         """Engine programs, per-run rows of every step, what is done already, failures,
         chain handoffs."""
         preflight.check_programs(self.client, [s.step for s in self.stages],
-                                 key=f"preflight-{self.run.runname}",
+                                 key=f"preflight-{self.run.runname}-{self.run.session['id']}",
                                  stop=self.stop_requested)
         if self.settings.retry_failed:
             state.clear_failures(self.rundir)
@@ -225,17 +237,83 @@ class Controller:
         with self.display:
             while not self.stop_requested.is_set():
                 now = time.monotonic()
-                self._maybe_poll(now)
-                self._flush_unstored(now)
-                self._submit_ready(now)
-                self._check_timeouts(now)
-                self._collect(timeout=self._collect_timeout(now))
-                self._report(now)
-                if self._finished(time.monotonic()):
+                self.poll(now)
+                self.submit(now)
+                self.collect(self._collect_timeout(now))
+                self.housekeeping(now)
+                if self.finished(time.monotonic()):
                     break
-            self._drain()
-            self._report(time.monotonic(), force=True)
+            return self.close()
+
+    # The phases of one pass, for a caller that drives several controllers (``appion
+    # serve``) and shares the cluster's capacity between them.
+
+    def poll(self, now: float) -> None:
+        """Look for new images and status changes; store results kept during an outage."""
+        self._maybe_poll(now)
+        self._flush_unstored(now)
+
+    def submit(self, now: float, capacity: int | None = None) -> None:
+        """Submit what is ready, at most ``capacity`` tasks (default: up to the batch
+        size in flight)."""
+        self._submit_ready(now, capacity)
+
+    def collect(self, timeout: float) -> None:
+        """Collect finished tasks (waiting at most ``timeout`` for the first) and store."""
+        self._collect(timeout=timeout)
+
+    def housekeeping(self, now: float) -> None:
+        """Cancel tasks past ``--task-timeout``; report progress."""
+        self._check_timeouts(now)
+        self._report(now)
+
+    def finished(self, now: float) -> bool:
+        """Whether the run is over (nothing pending, and no more images to wait for)."""
+        return self._finished(now)
+
+    def close(self) -> int:
+        """Let running tasks finish (bounded), store them, write the final status;
+        returns the exit status (1: results could not be stored)."""
+        self._drain()
+        self._report(time.monotonic(), force=True)
         return 0 if not self.unstored else 1
+
+    def ready_count(self, now: float) -> int:
+        """How many tasks :meth:`submit` would start now with unlimited capacity."""
+        if self.stop_requested.is_set() or self.database.blocked(now):
+            return 0
+        ready = sum(1 for when, _, _ in self.retries if when <= now)
+        ready += sum(len(stage.queue) for stage in self.stages[1:])
+        first = len(self.stages[0].queue)
+        if self.settings.limit is not None:
+            first = min(first, max(0, self.settings.limit - self._taken_first))
+        return ready + first
+
+    def retry_failed(self) -> int:
+        """Try again every image given up on (``failed.jsonl`` is kept as ``.old``);
+        returns how many."""
+        state.clear_failures(self.rundir)
+        count = 0
+        for index, stage in enumerate(self.stages):
+            failed, stage.failed = sorted(stage.failed), set()
+            stage.counts.failed = 0
+            self._enqueue(index, failed)
+            count += len(failed)
+        return count
+
+    def image_ids(self, stage_index: int) -> tuple[set[int], set[int], set[int], set[int]]:
+        """``(done, failed, running, waiting)`` ids of a stage, copies; waiting: queued,
+        retrying, deferred or kept for storing."""
+        stage = self.stages[stage_index]
+        running = {a.image_id for a in self.inflight.values() if a.stage == stage_index}
+        waiting = stage.queue.ids() | self._busy_ids(stage_index)
+        waiting.update(image for index, image in self.deferred if index == stage_index)
+        return set(stage.done), set(stage.failed), running, waiting - running
+
+    def stop_submitting(self) -> None:
+        """Take no new task; the loop's caller then lets the running ones finish."""
+        self.progress.stopping = True
+        self.stop_requested.set()
 
     def request_stop(self, signum: int) -> None:
         if self.stop_requested.is_set():
@@ -264,6 +342,8 @@ class Controller:
                 self._polled_after_end = ended
                 if new_ids:
                     self._last_new_image = now
+                    if self.events.on_images:
+                        self.events.on_images(list(new_ids))
                     self._enqueue(0, new_ids)
             rejected, restored = self.feed.status_changes()
         except (DatabaseUnreachable, DatabaseBusy) as error:
@@ -296,6 +376,8 @@ class Controller:
         dropped = [i for i in rejected if i in first.queue]
         first.queue.discard(dropped)
         first.counts.pending = len(first.queue)
+        if dropped and self.events.on_rejected:
+            self.events.on_rejected(list(dropped))
         if dropped:
             log.info("skipping %d image(s) rejected since they were found: %s",
                      len(dropped), ", ".join(map(str, sorted(dropped)[:10])))
@@ -303,6 +385,8 @@ class Controller:
     def _restore(self, restored: list[int]) -> None:
         first = self.stages[0]
         before = len(first.queue)
+        if self.events.on_images:
+            self.events.on_images(list(restored))
         self._enqueue(0, restored)
         if len(first.queue) > before:
             log.info("taking %d image(s) back that are no longer rejected: %s",
@@ -319,18 +403,21 @@ class Controller:
 
     # ------------------------------------------------------------ submitting
 
-    def _capacity(self) -> int:
-        return self.settings.batch_size - len(self.inflight)
+    def _capacity(self, limit: int | None = None, submitted: int = 0) -> int:
+        free = self.settings.batch_size - len(self.inflight)
+        return free if limit is None else min(free, limit - submitted)
 
-    def _submit_ready(self, now: float) -> None:
+    def _submit_ready(self, now: float, limit: int | None = None) -> None:
         if self.stop_requested.is_set() or self.database.blocked(now):
             return
-        while self.retries and self.retries[0][0] <= now and self._capacity() > 0:
+        before = len(self.inflight)
+        while self.retries and self.retries[0][0] <= now and self._capacity(
+                limit, len(self.inflight) - before) > 0:
             _, _, attempt = heapq.heappop(self.retries)
             self.stages[attempt.stage].counts.retrying -= 1
             self._submit(attempt, now)
         for stage_index in reversed(range(len(self.stages))):
-            capacity = self._capacity()
+            capacity = self._capacity(limit, len(self.inflight) - before)
             if capacity <= 0:
                 return
             if stage_index == 0 and self.settings.limit is not None:
@@ -393,6 +480,8 @@ class Controller:
 
     def _completed_callback(self, future: Any) -> None:
         self.completions.put(future.key)
+        if self.events.on_completion:
+            self.events.on_completion()
 
     # ------------------------------------------------------------ collecting
 
@@ -509,6 +598,8 @@ class Controller:
         self.waiting.pop((stage_index, image_id), None)
         stage.failed.add(image_id)
         stage.counts.failed = len(stage.failed)
+        if self.events.on_give_up:
+            self.events.on_give_up(stage_index, image_id)
 
     # --------------------------------------------------------------- storing
 
@@ -543,6 +634,8 @@ class Controller:
         self.progress.completed(now)
         if self.events.on_store:
             self.events.on_store(attempt.stage, attempt.image_id, now)
+        if self.events.on_handoff:
+            self.events.on_handoff(attempt.stage, attempt.image_id, outputs)
         next_stage = attempt.stage + 1
         if outputs and next_stage < len(self.stages):
             state.record_handoff(self.rundir, stage.step.name, attempt.image_id, outputs)

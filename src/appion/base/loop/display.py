@@ -177,8 +177,23 @@ def render_table(data: dict[str, Any]):
     return table
 
 
+class NullDisplay:
+    """No display: a service reports through its own interfaces."""
+
+    def __enter__(self) -> NullDisplay:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def update(self, progress: Progress, *, force: bool = False) -> None:
+        return None
+
+
 def make_display(mode: str = "auto"):
-    """``live`` on a terminal (``auto``), else log lines."""
+    """``live`` on a terminal (``auto``), else log lines; ``none``: nothing."""
+    if mode == "none":
+        return NullDisplay()
     if mode == "live" or (mode == "auto" and sys.stderr.isatty()):
         return LiveDisplay()
     return LogDisplay()

@@ -56,6 +56,10 @@ class WorkQueue:
                 self._pending.add(image_id)
                 heapq.heappush(self._heap, sign * image_id)
 
+    def ids(self) -> set[int]:
+        """A copy of the pending ids."""
+        return set(self._pending)
+
     def discard(self, image_ids: Iterable[int]) -> None:
         self._pending.difference_update(int(image_id) for image_id in image_ids)
 

@@ -178,6 +178,13 @@ def read_handoffs(rundir: Path, step: str) -> list[int]:
     return outputs
 
 
+def read_handoffs_by_image(rundir: Path, step: str) -> list[tuple[int, list[int]]]:
+    """``(image_id, outputs)`` of every handoff ``step`` recorded, in order."""
+    return [(int(record["image_id"]), [int(o) for o in record.get("outputs", ())])
+            for record in _read_lines(Path(rundir) / HANDOFF_NAME)
+            if record.get("step") == step]
+
+
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON through a temporary name next to ``path``."""
     write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
