@@ -24,6 +24,7 @@ LAYERS = {
     "appion.export": 3,
     "appion.curation": 4,
     "appion.simulation": 5,
+    "appion.facility": 5,
     "appion.cli": 6,
 }
 STEP_PACKAGES = ("appion.motioncorrection", "appion.ctfestimation",

@@ -21,7 +21,8 @@ from appion.cli.entry import configure_logging, run_entry_point
 #: The application's commands listed before the steps' own in ``--help``.
 LEADING_MODULES = ("appion.cli.db", "appion.simulation.cli")
 #: The application's commands listed after the steps' own.
-TRAILING_MODULES = ("appion.cli.pipeline", "appion.cli.status", "appion.cli.demo",
+TRAILING_MODULES = ("appion.cli.pipeline", "appion.cli.serve", "appion.cli.status",
+                    "appion.cli.demo",
                     "appion.curation.cli", "appion.export.cli")
 #: Every module that registers an application command.
 SUBCOMMAND_MODULES = LEADING_MODULES + TRAILING_MODULES
