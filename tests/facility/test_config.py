@@ -91,3 +91,18 @@ def test_mistakes_are_one_line_errors(tmp_path, text, message):
 def test_a_missing_file_says_so(tmp_path):
     with pytest.raises(UsageError, match="no configuration file .*give an existing --config"):
         load_config(tmp_path / "nothere.toml")
+
+
+def test_the_readme_example_is_a_valid_configuration(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = re.search(r"```toml\n# facility.toml\n(.*?)```", readme, re.S)
+    assert example, "README.md lost its facility.toml example"
+    monkeypatch.setenv("APPION_SMTP_PASSWORD", "smtp-password-for-the-test")
+    monkeypatch.setenv("APPION_SERVE_TOKEN", "a-token-long-enough-for-the-rule")
+    config = load_config(write(tmp_path, example.group(1)))
+    assert [rule.process for rule in config.rules] == [True, False]
+    assert len(config.alert_rules) == 2 and len(config.notifiers) == 2
+    plan = config.plan(sighting(microscope="Krios3"), default_preset=None)
+    assert plan is not None and "--bin" in plan.options
