@@ -142,6 +142,7 @@ class FacilityService:
         self._next_snapshot = 0.0
         self._next_quality = 0.0
         self._saved_state: dict[str, Any] | None = None
+        self._stop = threading.Event()
 
     # ------------------------------------------------------------ interfaces
 
@@ -174,6 +175,7 @@ class FacilityService:
     def run(self, stop: threading.Event) -> int:
         """Process sessions until ``stop`` is set; then let running tasks finish, store
         them and close every run.  Returns 1 when results could not be stored."""
+        self._stop = stop
         self._load_state()
         log.info("serving: configuration %s; %s; %d task slots", self.config.source,
                  self.cluster_description or "Dask", self.total_slots)
@@ -285,6 +287,8 @@ class FacilityService:
 
     def _start_due(self, now: float) -> None:
         for runner in list(self.runners.values()):
+            if self._stop.is_set():
+                return
             if (runner.controller is None and not runner.finished and not runner.skipped
                     and now >= runner.retry_at):
                 self._start(runner, now)
@@ -301,7 +305,7 @@ class FacilityService:
                 lock.acquire()
                 try:
                     controller = self._controller(runner, started, steps)
-                    controller.start()
+                    controller.start(stop=self._stop)
                 except BaseException:
                     lock.release()
                     raise

@@ -208,12 +208,13 @@ class Controller:
 
     # ----------------------------------------------------------------- start
 
-    def start(self) -> None:
+    def start(self, stop: threading.Event | None = None) -> None:
         """Engine programs, per-run rows of every step, what is done already, failures,
-        chain handoffs."""
+        chain handoffs.  Waiting for a worker to check the programs ends when ``stop``
+        (default: this controller's stop request) is set."""
         preflight.check_programs(self.client, [s.step for s in self.stages],
                                  key=f"preflight-{self.run.runname}-{self.run.session['id']}",
-                                 stop=self.stop_requested)
+                                 stop=stop or self.stop_requested)
         if self.settings.retry_failed:
             state.clear_failures(self.rundir)
         failures = state.read_failures(self.rundir)

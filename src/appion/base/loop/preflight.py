@@ -40,6 +40,10 @@ def run_checks(checks: Sequence[Callable[[], Any]]) -> str | None:
     return None
 
 
+#: Dask priority of the check (tasks have their stage number, 0 and up).
+PRIORITY = 100
+
+
 def check_programs(client: Any, steps: Sequence[Step], *, key: str,
                    stop: threading.Event) -> None:
     """Run the steps' program checks on a worker of ``client`` and wait for them.
@@ -51,7 +55,8 @@ def check_programs(client: Any, steps: Sequence[Step], *, key: str,
     if not checks:
         return
     log.info("checking the engines' programs on a worker")
-    future = client.submit(run_checks, checks, key=key, pure=False)
+    # ahead of queued tasks: a run starting beside others waits for one free thread only
+    future = client.submit(run_checks, checks, key=key, pure=False, priority=PRIORITY)
     while not stop.is_set():
         try:
             problem = future.result(timeout=WAIT_STEP_S)
