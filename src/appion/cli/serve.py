@@ -112,6 +112,7 @@ def _serve(service, config, listen: str) -> int:
     host, port = web.address
     log.info("listening on http://%s:%d (/healthz, /metrics, /api/sessions)", host, port)
     alerts = AlertManager(config.alert_rules, config.alert_settings, config.notifiers)
+    service.alerts = alerts
     alert_thread = threading.Thread(target=_evaluate_alerts, name="appion-alerts",
                                     args=(alerts, service, stop,
                                           config.service.alert_seconds), daemon=True)
@@ -169,7 +170,8 @@ class SessionStarter:
         run = prepare_run(request, selection, step_names=names, program=PROGRAM,
                           job=RunJob())
         steps = make_steps(names, options)
-        return StartedRun(run, steps, self.session_settings(options, plan))
+        return StartedRun(run, steps, self.session_settings(options, plan),
+                          options=plain_options(options, names))
 
     def session_options(self, sighting, plan) -> argparse.Namespace:
         """The command line's options, then the plan's, then the session's."""
@@ -195,6 +197,13 @@ class SessionStarter:
         policy = settings.policy if getattr(options, "policy", None) else REVERSE
         return replace(settings, cluster=self.settings.cluster, policy=policy,
                        give_up_s=plan.idle_minutes * 60, wait=True, display="none")
+
+
+def plain_options(options: argparse.Namespace, steps: list[str]) -> dict[str, object]:
+    """The options a session ran with, for people: the chain and every set flag value."""
+    values = {key: value for key, value in sorted(vars(options).items())
+              if isinstance(value, (str, int, float, bool)) and key != "func"}
+    return {"steps": ",".join(steps), **values}
 
 
 def _rundir(template: str, sighting, runname: str) -> str:

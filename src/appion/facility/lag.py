@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 #: The window of rates and latency percentiles (seconds).
 WINDOW_S = 3600.0
+#: How long completion times are kept for the history charts (seconds).
+HISTORY_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class LagTracker:
         self.outputs: list[dict[int, list[int]]] = [{} for _ in self.steps]
         self.handed_nothing: list[set[int]] = [set() for _ in self.steps]
         self._completions: list[deque[tuple[float, float]]] = [deque() for _ in self.steps]
+        self._done_times: list[deque[float]] = [deque() for _ in self.steps]
         self.processed_total = [0] * len(self.steps)
         self.failed_total = [0] * len(self.steps)
 
@@ -149,9 +152,17 @@ class LagTracker:
         """A result stored at ``now`` (epoch s): counts and latency."""
         root = self.exposure(stage, image_id)
         self.processed_total[stage] += 1
+        times = self._done_times[stage]
+        times.append(now)
+        while times and times[0] < now - HISTORY_S:
+            times.popleft()
         acquired = self.acquired.get(root)
         if acquired is not None:
             self._completions[stage].append((now, max(0.0, now - acquired)))
+
+    def done_times(self, stage: int) -> list[float]:
+        """When the stage stored its results over the last :data:`HISTORY_S` (epoch s)."""
+        return list(self._done_times[stage])
 
     def gave_up(self, stage: int, image_id: int) -> None:
         self.failed_total[stage] += 1

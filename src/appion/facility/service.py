@@ -45,13 +45,19 @@ from appion.facility.config import FacilityConfig, SessionPlan
 from appion.facility.discovery import SessionDiscovery, Sighting, epoch_seconds, start_mark
 from appion.facility.lag import LagTracker, StageIds, share_slots
 from appion.facility.model import (
-    QUALITY_WINDOW,
     DiskUsage,
     ExposureQuality,
     FacilityStatus,
     SessionStatus,
     StepStatus,
     iso_utc,
+)
+from appion.facility.records import (
+    IMAGE_KEYS,
+    STATUSES,
+    ExposureRecords,
+    details_of,
+    summaries_of,
 )
 from sinedon.errors import SinedonError
 
@@ -60,8 +66,8 @@ log = logging.getLogger("appion.facility")
 STATE_NAME = "serve-state.json"
 #: How often the snapshot is rebuilt (seconds).
 SNAPSHOT_EVERY_S = 1.0
-#: How often the quality values of new exposures are read (seconds).
-QUALITY_EVERY_S = 10.0
+#: How often the values of newly stored exposures are read (seconds).
+RECORDS_EVERY_S = 3.0
 #: A session that could not be started is tried again after this long (seconds).
 RESTART_DELAY_S = 60.0
 #: How long the loop sleeps when nothing completes (seconds).
@@ -75,6 +81,8 @@ class StartedRun:
     run: RunContext
     steps: list[Step]
     settings: RuntimeSettings
+    #: The session's options as the command line and its plan set them (for people).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class SessionStarter(Protocol):
@@ -95,9 +103,12 @@ class SessionRunner:
     finished: bool = False
     retry_at: float = 0.0          # monotonic time of the next start attempt
     controller: Controller | None = None
+    closed: Controller | None = None  # the last controller, for reads after it stopped
     lock: RunLock | None = None
     tracker: LagTracker | None = None
-    quality: dict[int, ExposureQuality] = field(default_factory=dict)
+    records: ExposureRecords | None = None
+    quality: tuple[ExposureQuality, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
     rundir: str = ""
 
     @property
@@ -140,7 +151,8 @@ class FacilityService:
         self._status_lock = threading.Lock()
         self._next_discovery = 0.0
         self._next_snapshot = 0.0
-        self._next_quality = 0.0
+        self._next_records = 0.0
+        self.alerts: Any = None           # the AlertManager, when the command line has one
         self._saved_state: dict[str, Any] | None = None
         self._stop = threading.Event()
 
@@ -158,11 +170,6 @@ class FacilityService:
         self._calls.put((function, future))
         self.wake.set()
         return future.result(timeout=timeout)
-
-    def exposures(self, session: str, page: int, per_page: int) -> dict[str, Any] | None:
-        """A page of a session's exposures, newest first, with each step's state and
-        stored results (any thread); ``None`` for an unknown session."""
-        return self.call(lambda: self._exposure_page(session, page, per_page))
 
     def control(self, session: str, action: str) -> str:
         """``pause``, ``resume`` or ``retry`` a session (any thread)."""
@@ -197,10 +204,10 @@ class FacilityService:
         self._submit(active, now)
         for runner in active:
             self._guarded(runner, lambda r, c: self._collect(r, c, now))
-        if now >= self._next_quality:
-            self._next_quality = now + QUALITY_EVERY_S
+        if now >= self._next_records:
+            self._next_records = now + RECORDS_EVERY_S
             for runner in active:
-                self._guarded(runner, self._read_quality)
+                self._guarded(runner, self._refresh_records)
         if now >= self._next_snapshot:
             self._next_snapshot = now + SNAPSHOT_EVERY_S
             self._publish()
@@ -344,7 +351,8 @@ class FacilityService:
     def _controller(self, runner: SessionRunner, started: StartedRun,
                     steps: Sequence[Step]) -> Controller:
         tracker = LagTracker([step.name for step in steps], self.clock())
-        runner.tracker = tracker
+        runner.tracker, runner.records = tracker, ExposureRecords(tracker)
+        runner.options = dict(started.options)
         events = Events(
             on_images=lambda ids: self._new_images(runner, ids),
             on_rejected=lambda ids: tracker.drop_exposures(ids),
@@ -372,6 +380,7 @@ class FacilityService:
         """Stop a session's controller (letting its tasks finish), set its job row,
         release its run directory.  Returns ``False`` when results were left unstored."""
         controller, runner.controller = runner.controller, None
+        runner.closed = controller or runner.closed
         stored = True
         if controller is not None:
             controller.stop_submitting()
@@ -441,67 +450,111 @@ class FacilityService:
 
     # ------------------------------------------------------------ exposures
 
-    def _exposure_page(self, name: str, page: int, per_page: int) -> dict[str, Any] | None:
-        runner = self._runner_named(name)
-        if runner is None:
-            return None
-        tracker = runner.tracker
-        newest_first = sorted(tracker.acquired, reverse=True) if tracker else []
-        chosen = newest_first[(page - 1) * per_page: page * per_page]
-        page_data: dict[str, Any] = {"session": name, "page": page, "per_page": per_page,
-                                     "total": len(newest_first), "exposures": []}
-        if not chosen or runner.controller is None or tracker is None:
-            return page_data
-        with runner.context():
-            page_data["exposures"] = self._describe_exposures(runner, chosen)
-        return page_data
+    def exposures(self, session: str, page: int, per_page: int, sort: str = "acquired_at",
+                  descending: bool = True, status: str | None = None
+                  ) -> dict[str, Any] | None:
+        """A page of a session's exposures, sorted by acquisition (newest first) or by a
+        value, maybe only those with a step in ``status``; each with its values, each
+        step's state and stored results (any thread); ``None`` for an unknown session."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        return self.call(lambda: self._exposure_page(session, page, per_page, sort,
+                                                     descending, status))
 
-    def _describe_exposures(self, runner: SessionRunner, image_ids: list[int]
-                            ) -> list[dict[str, Any]]:
-        controller, tracker = runner.controller, runner.tracker
-        assert controller is not None and tracker is not None
-        rows = sinedon.rows_by_ids("AcquisitionImageData", image_ids, fields=["filename"])
-        failures = {(f.step, f.image_id): f.error for f in read_failures(controller.rundir)}
-        described: list[dict[str, Any]] = [
-            {"image_id": image_id, "filename": rows.get(image_id, {}).get("filename"),
-             "acquired_at": iso_utc(tracker.acquired.get(image_id)), "steps": {}}
-            for image_id in image_ids]
-        for index, stage in enumerate(controller.stages):
-            done, failed, running, _ = controller.image_ids(index)
-            step_ids = {root: tracker.stage_ids_of(index, root) for root in image_ids}
-            summaries = _summaries(stage.step, controller.run,
-                                   [i for ids in step_ids.values() for i in ids if i in done])
-            for exposure in described:
-                ids = step_ids[exposure["image_id"]]
-                exposure["steps"][stage.step.name] = _step_state(
-                    ids, done, failed, running, summaries,
-                    next((failures.get((stage.step.name, i)) for i in ids
-                          if (stage.step.name, i) in failures), None))
+    def exposure(self, session: str, image_id: int) -> dict[str, Any] | None:
+        """Everything about one exposure (any thread); ``None`` when unknown."""
+        return self.call(lambda: self._exposure(session, image_id))
+
+    def series(self, session: str) -> dict[str, Any] | None:
+        """Every exposure's values in acquisition order, for plots (any thread)."""
+        return self.call(lambda: self._with_view(session, lambda view: view.records.series()))
+
+    def history(self, session: str, hours: float = 6.0, bucket_s: float = 600.0
+                ) -> dict[str, Any] | None:
+        """Exposures collected and processed per ``bucket_s`` over the last ``hours``."""
+        def build(view: _View) -> dict[str, Any]:
+            last = len(view.controller.stages) - 1
+            return view.records.history(self.clock(), hours, bucket_s,
+                                        view.records.tracker.done_times(last))
+        return self.call(lambda: self._with_view(session, build))
+
+    def image_path(self, session: str, image_id: int, kind: str) -> str | None:
+        """The worker-made image ``kind`` (thumbnail, preview, spectrum) of an exposure."""
+        if kind not in IMAGE_KEYS:
+            return None
+        def find(view: _View) -> str | None:
+            for index, stage in enumerate(view.controller.stages):
+                ids = view.records.tracker.stage_ids_of(index, image_id)
+                for summary in summaries_of(stage.step, view.controller.run, ids).values():
+                    if summary.get(IMAGE_KEYS[kind]):
+                        return str(summary[IMAGE_KEYS[kind]])
+            return None
+        return self.call(lambda: self._with_view(session, find))
+
+    def facility(self) -> dict[str, Any]:
+        """The service as a whole: workers, cluster, thresholds, active alerts."""
+        status = self.status()
+        return {"now": iso_utc(status.now), "started_at": iso_utc(status.started_at),
+                "workers": status.workers, "cluster": self.cluster_description,
+                "thresholds": thresholds(self.config.alert_rules),
+                "alerts": self.alerts.as_json() if self.alerts is not None else []}
+
+    def _view(self, name: str) -> _View | None:
+        runner = self._runner_named(name)
+        controller = runner.controller or runner.closed if runner else None
+        if runner is None or controller is None or runner.records is None:
+            return None
+        return _View(runner, controller, runner.records)
+
+    def _with_view(self, name: str, build: Callable[[_View], Any]) -> Any:
+        view = self._view(name)
+        if view is None:
+            return None
+        with view.runner.context():
+            return build(view)
+
+    def _exposure_page(self, name: str, page: int, per_page: int, sort: str,
+                       descending: bool, status: str | None) -> dict[str, Any] | None:
+        view = self._view(name)
+        if view is None:
+            return None if self._runner_named(name) is None else _empty_page(
+                name, page, per_page)
+        states = view.states()
+        ordered = view.records.ordered(sort, descending)
+        if status is not None:
+            ordered = [i for i in ordered if status in states(i).values()]
+        chosen = ordered[(page - 1) * per_page: page * per_page]
+        with view.runner.context():
+            described = view.describe(chosen, states, details=False)
+        return {"session": name, "page": page, "per_page": per_page, "total": len(ordered),
+                "sort": sort, "descending": descending, "exposures": described}
+
+    def _exposure(self, name: str, image_id: int) -> dict[str, Any] | None:
+        view = self._view(name)
+        if view is None or image_id not in view.records.tracker.acquired:
+            return None
+        with view.runner.context():
+            described = view.describe([image_id], view.states(), details=True)[0]
+        previous, following = view.records.neighbours(image_id)
+        controller = view.controller
+        described.update(
+            session=name, previous=previous, next=following,
+            run={"runname": controller.run.runname, "rundir": str(controller.rundir),
+                 "steps": [stage.step.name for stage in controller.stages],
+                 "options": view.runner.options})
         return described
 
-    def _read_quality(self, runner: SessionRunner, controller: Controller) -> None:
-        """The CTF fit resolution and drift of the newest exposures through every step."""
-        tracker = runner.tracker
-        if tracker is None:
+    def _refresh_records(self, runner: SessionRunner, controller: Controller) -> None:
+        """Values of what was stored since the last refresh; the quality window."""
+        records = runner.records
+        if records is None:
             return
-        newest = sorted(tracker.acquired, reverse=True)[:QUALITY_WINDOW]
-        last_done = controller.image_ids(len(controller.stages) - 1)[0]
-        wanted = [root for root in newest if root not in runner.quality
-                  and any(i in last_done for i in tracker.stage_ids_of(
-                      len(controller.stages) - 1, root))]
-        if not wanted:
-            return
-        values: dict[int, dict[str, Any]] = {root: {} for root in wanted}
-        for index, stage in enumerate(controller.stages):
-            ids = {i: root for root in wanted for i in tracker.stage_ids_of(index, root)}
-            for image_id, summary in _summaries(stage.step, controller.run, list(ids)).items():
-                values[ids[image_id]].update(summary)
-        for root, merged in values.items():
-            runner.quality[root] = ExposureQuality(
-                image_id=root, acquired_at=tracker.acquired.get(root, 0.0),
-                ctf_resolution_a=merged.get("resolution_a"), drift_a=merged.get("drift_total_a"))
-        for root in sorted(runner.quality)[:-QUALITY_WINDOW]:
-            del runner.quality[root]
+        done = [controller.image_ids(index)[0] for index in range(len(controller.stages))]
+        records.refresh([stage.step for stage in controller.stages], controller.run, done)
+        last = len(controller.stages) - 1
+        runner.quality = records.quality(lambda exposure: bool(
+            (ids := records.tracker.stage_ids_of(last, exposure))
+            and all(i in done[last] for i in ids)))
 
     # ------------------------------------------------------------- snapshot
 
@@ -522,7 +575,7 @@ class FacilityService:
                                      **vars(tracker.step_lag(ids, index, now)))
                           for index, stage in enumerate(controller.stages))
         sighting = runner.sighting
-        quality = tuple(runner.quality[k] for k in sorted(runner.quality))
+        quality = runner.quality
         return SessionStatus(
             name=sighting.session, session_id=sighting.session_id,
             microscope=sighting.microscope, camera=sighting.camera, preset=runner.plan.preset,
@@ -595,23 +648,90 @@ def _submitter(now: float, share: int) -> Callable[[SessionRunner, Controller], 
     return submit
 
 
-def _summaries(step: Step, run: RunContext, image_ids: list[int]) -> dict[int, dict[str, Any]]:
-    if not image_ids or not isinstance(step, ReportingStep):
-        return {}
-    return step.summaries(run, image_ids)
+class _View:
+    """A session's controller (running or closed) and records, for reads."""
+
+    def __init__(self, runner: SessionRunner, controller: Controller,
+                 records: ExposureRecords):
+        self.runner, self.controller, self.records = runner, controller, records
+
+    def states(self) -> Callable[[int], dict[str, str]]:
+        """``exposure -> {step: state}`` over the controller's ids of this moment."""
+        tracker = self.records.tracker
+        stages = [(stage.step.name, *self.controller.image_ids(index))
+                  for index, stage in enumerate(self.controller.stages)]
+
+        def of(exposure: int) -> dict[str, str]:
+            found = {}
+            for index, (name, done, failed, running, _) in enumerate(stages):
+                found[name] = step_state(tracker.stage_ids_of(index, exposure), done,
+                                         failed, running)
+            return found
+        return of
+
+    def describe(self, exposures: list[int], states: Callable[[int], dict[str, str]], *,
+                 details: bool) -> list[dict[str, Any]]:
+        """Each exposure with its values, images, and each step's state, error, stored
+        results (and details)."""
+        controller, tracker = self.controller, self.records.tracker
+        rows = sinedon.rows_by_ids("AcquisitionImageData", exposures, fields=["filename"])
+        failures = {(f.step, f.image_id): f.error for f in read_failures(controller.rundir)}
+        described = []
+        results: list[dict[int, dict[str, Any]]] = []
+        for index, stage in enumerate(controller.stages):
+            ids = [i for exposure in exposures for i in tracker.stage_ids_of(index, exposure)]
+            results.append(summaries_of(stage.step, controller.run, ids))
+        for exposure in exposures:
+            state = states(exposure)
+            steps: dict[str, Any] = {}
+            for index, stage in enumerate(controller.stages):
+                ids = tracker.stage_ids_of(index, exposure)
+                name = stage.step.name
+                entry: dict[str, Any] = {
+                    "status": state[name],
+                    "error": next((failures[(name, i)] for i in ids if (name, i) in failures),
+                                  None) if state[name] == "failed" else None,
+                    "results": {k: v for i in ids for k, v in results[index].get(i, {}).items()}}
+                if details:
+                    entry["details"] = {k: v for i in ids for k, v in
+                                        details_of(stage.step, controller.run, i).items()}
+                steps[name] = entry
+            described.append({
+                "image_id": exposure, "filename": rows.get(exposure, {}).get("filename"),
+                "acquired_at": iso_utc(tracker.acquired.get(exposure)),
+                "values": dict(self.records.values.get(exposure, {})),
+                "images": self.records.image_flags(exposure), "steps": steps})
+        return described
 
 
-def _step_state(ids: list[int], done: set[int], failed: set[int], running: set[int],
-                summaries: dict[int, dict[str, Any]], error: str | None) -> dict[str, Any]:
-    """One exposure at one step: ``done`` (with its results), ``failed`` (with the
-    error), ``running`` or ``pending``."""
+def step_state(ids: list[int], done: set[int], failed: set[int], running: set[int]) -> str:
+    """One exposure at one step, from the ids the step takes for it."""
     if ids and all(i in done for i in ids):
-        results: dict[str, Any] = {}
-        for image_id in ids:
-            results.update(summaries.get(image_id, {}))
-        return {"status": "done", "error": None, "results": results}
+        return "done"
     if any(i in failed for i in ids):
-        return {"status": "failed", "error": error, "results": {}}
+        return "failed"
     if any(i in running for i in ids):
-        return {"status": "running", "error": None, "results": {}}
-    return {"status": "pending", "error": None, "results": {}}
+        return "running"
+    return "pending"
+
+
+def thresholds(rules: Sequence[Any]) -> dict[str, float | None]:
+    """The alert rules' thresholds the dashboard draws (the first rule of each kind)."""
+    found: dict[str, float | None] = {"lag_minutes": None, "stall_minutes": None,
+                                      "ctf_resolution_a": None, "drift_a": None}
+    for rule in rules:
+        if rule.kind == "lag" and found["lag_minutes"] is None:
+            found["lag_minutes"] = rule.minutes
+        elif rule.kind == "no_new_exposure" and found["stall_minutes"] is None:
+            found["stall_minutes"] = rule.minutes
+        elif rule.kind == "quality":
+            if found["ctf_resolution_a"] is None:
+                found["ctf_resolution_a"] = rule.ctf_resolution_worse_than
+            if found["drift_a"] is None:
+                found["drift_a"] = rule.drift_above
+    return found
+
+
+def _empty_page(name: str, page: int, per_page: int) -> dict[str, Any]:
+    return {"session": name, "page": page, "per_page": per_page, "total": 0,
+            "exposures": []}

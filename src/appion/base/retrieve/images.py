@@ -252,3 +252,24 @@ def status_changes_since(session_id: int, *, viewer_after_id: int, assessment_af
                 if not keeps_status(status.get(image), norejects=True,
                                     bestimages=best_only)}
     return StatusChanges(rejected, touched - rejected, viewer_mark, assessment_mark)
+
+
+#: Image ids per ``IN`` query of :func:`ice_thickness`.
+_ICE_CHUNK = 500
+
+
+def ice_thickness(image_ids: Iterable[int]) -> dict[int, float]:
+    """Leginon's measured ice thickness (nm) per image: objective-aperture, else
+    zero-loss; images without a measurement (or sites without the tables) are omitted."""
+    wanted = sorted({int(i) for i in image_ids})
+    found: dict[int, float] = {}
+    for model in ("ZeroLossIceThicknessData", "ObjIceThicknessData"):  # the last one wins
+        if not wanted or not sinedon.table_exists(sinedon.LEGINON, model):
+            continue
+        for start in range(0, len(wanted), _ICE_CHUNK):
+            chunk = wanted[start:start + _ICE_CHUNK]
+            for row in sinedon.filter(model, {"image__in": chunk},
+                                      fields=["image", "thickness"]):
+                if row.get("thickness") is not None:
+                    found[int(row["image"])] = float(row["thickness"])
+    return found

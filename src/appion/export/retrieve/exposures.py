@@ -18,7 +18,7 @@ from typing import Any
 import sinedon
 from appion.base.calc.internal.pixel_size import calc_pixel_size
 from appion.base.errors import AppionError
-from appion.base.retrieve.images import combine_status, complete_status
+from appion.base.retrieve.images import combine_status, complete_status, ice_thickness
 from appion.base.retrieve.leginon_rows import referenced_row, rows_by_ids
 from appion.export.calc.exposure import CtfFit, Exposure, Movie, Pick
 from appion.export.retrieve.picks import pick_run, picks_by_image
@@ -126,16 +126,6 @@ def _ctf_fit(row: dict, run: dict) -> CtfFit:
                   amplitude_contrast=float(row.get("amplitude_contrast") or 0.1),
                   phase_shift_rad=row.get("extra_phase_shift") if run.get("_phase") else None,
                   ctf_image=image if image and os.path.exists(image) else None)
-
-
-def ice_thickness(image_ids: list[int]) -> dict[int, float]:
-    """Leginon's measured ice thickness per image (objective-aperture or zero-loss)."""
-    found: dict[int, float] = {}
-    for model in ("ZeroLossIceThicknessData", "ObjIceThicknessData"):
-        for row in sinedon.filter(model, {"image__in": image_ids}) if image_ids else []:
-            if row.get("thickness") is not None:
-                found[int(row["image"])] = float(row["thickness"])
-    return found
 
 
 def _camera_names(metas: Iterable[P.ImageMetadata]) -> dict[int | None, str]:
