@@ -142,7 +142,9 @@ def create_table_sql(model, vendor: str = "mysql") -> str:
 
 
 def create_index_sql(model) -> list[str]:
-    """SQLite indexes on the references (MySQL declares them inside the table)."""
+    """SQLite indexes on ``DEF_timestamp`` and the references, as Leginon's MySQL tables
+    have (MySQL declares them inside the table)."""
     table = model._meta.db_table
-    return [f'CREATE INDEX "{table}_{column.name}" ON "{table}" ("{column.db_name}");'
-            for column in declared_columns(model) if column.db_name.startswith("REF|")]
+    return [f'CREATE INDEX "{table}_def_timestamp" ON "{table}" ("DEF_timestamp");'] + [
+        f'CREATE INDEX "{table}_{column.name}" ON "{table}" ("{column.db_name}");'
+        for column in declared_columns(model) if column.db_name.startswith("REF|")]
