@@ -216,3 +216,41 @@ def test_the_controller_survives_a_restart_and_a_freeze_mid_run(second_server, o
     assert "Traceback" not in stderr
     job = sinedon.get("ApAppionJobData", {"name": "run-outage.appionsub.job"})
     assert job["status"] == "D"
+
+
+@pytest.mark.slow
+def test_appion_serve_rides_out_a_database_restart(second_server, outage_db, tmp_path):
+    """The facility service keeps its sessions through an outage: results kept and stored
+    when the server is back, every exposure once, no session stopped."""
+    from tests.facility.serving import SERVE_STEPS, Api, all_done, appion, free_port, start
+    from tests.facility.serving import stop as stop_process
+    from tests.facility.serving import wait_for as wait_until
+    from tests.facility.test_serve import assert_exactly_once
+    made = subprocess.run(appion("simulate", "--session", "outage1", "--exposures", "5",
+                                 "--no-extras"), env=outage_db.env, capture_output=True,
+                          text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    api = Api(f"http://127.0.0.1:{port}")
+    config = tmp_path / "facility.toml"
+    config.write_text("[service]\npoll_seconds = 0.5\nlookback_hours = 1\n")
+    serve = start(appion("serve", "--config", str(config), "--listen", f"127.0.0.1:{port}",
+                         "--state-dir", str(tmp_path / "state"), *SERVE_STEPS),
+                  outage_db.env, tmp_path / "serve.log")
+    try:
+        wait_until(lambda: (api.sessions().get("outage1", {}).get("steps", {})
+                            .get("motioncor", {}).get("done", 0) >= 1), "the first result",
+                   processes=(serve,))
+        second_server.stop()
+        time.sleep(3)  # the service meets the outage (not a timing assertion)
+        second_server.start()
+        wait_until(lambda: all_done(api.sessions().get("outage1", {"collected": 0}), 5),
+                   "every exposure after the outage", processes=(serve,))
+    finally:
+        code = stop_process(serve)
+    log = (tmp_path / "serve.log").read_text()
+    assert code == 0, log[-4000:]
+    assert "stopping it" not in log
+    sinedon.close_all()  # the test's own connection died with the server
+    sinedon.setup(projectid=PROJECT_ID, config=outage_db.config)
+    assert_exactly_once("outage1", 5)

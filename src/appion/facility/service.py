@@ -59,7 +59,7 @@ from appion.facility.records import (
     details_of,
     summaries_of,
 )
-from sinedon.errors import SinedonError
+from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
 
 log = logging.getLogger("appion.facility")
 
@@ -223,6 +223,9 @@ class FacilityService:
         try:
             with runner.context():
                 action(runner, controller)
+        except (DatabaseUnreachable, DatabaseBusy) as error:
+            # the controller rides out outages itself; the service's own reads wait too
+            log.warning("session %s: %s; trying again", runner.name, error)
         except (AppionError, SinedonError) as error:
             log.error("session %s: %s; stopping it, trying again in %.0f s", runner.name,
                       error, RESTART_DELAY_S)
