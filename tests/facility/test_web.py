@@ -16,13 +16,20 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from appion.base.errors import AppionError, UsageError
 from appion.facility import web
-from appion.facility.model import DiskUsage, FacilityStatus, SessionStatus, StepStatus
+from appion.facility.model import (
+    DiskUsage,
+    FacilityStatus,
+    SessionStatus,
+    StepStatus,
+    iso_utc,
+)
 
 SECRET = "s3cret-token-for-the-tests-0123456789"
 OPS_SECRET = "another-token-of-ops-9876543210abc"
@@ -54,34 +61,133 @@ STATUS = FacilityStatus(
     disks=(DiskUsage("/runs", total_bytes=1000, free_bytes=250),))
 
 
-class FakeApi:
-    """A hand-built snapshot, 120 exposures per known session, and recorded control calls."""
+EXPOSURES = 120
+IMAGE_KINDS = {"thumbnail": "jpg", "preview": "jpg", "spectrum": "png"}
 
-    def __init__(self, status: FacilityStatus = STATUS):
+
+def exposure_values(image_id: int) -> dict:
+    return {"drift_total_a": 5.0 + image_id % 7, "defocus1_a": 15000.0 + 10 * image_id,
+            "defocus2_a": 14500.0 + 10 * image_id, "astigmatism_angle_deg": 30.0,
+            "resolution_a": 3.0 + (image_id % 5) / 2, "ice_thickness_nm": None,
+            "particles": image_id % 11}
+
+
+class FakeApi:
+    """A hand-built snapshot, 120 exposures per known session (the newest, 120, failed its
+    CTF), worker-made images for exposures 1-100 when given a folder to write them to,
+    and recorded calls."""
+
+    def __init__(self, status: FacilityStatus = STATUS, images: Path | None = None):
         self.snapshot = status
-        self.pages: list[tuple[str, int, int]] = []
+        self.pages: list[tuple] = []
         self.controls: list[tuple[str, str]] = []
+        self.images = images
 
     def status(self) -> FacilityStatus:
         return self.snapshot
 
-    def exposures(self, session: str, page: int, per_page: int) -> dict | None:
-        self.pages.append((session, page, per_page))
+    def _exposure(self, image_id: int) -> dict:
+        failed = image_id == EXPOSURES
+        return {"image_id": image_id, "filename": f"img_{image_id}",
+                "acquired_at": iso_utc(NOW - 60 * (EXPOSURES - image_id)),
+                "values": exposure_values(image_id),
+                "images": {kind: self.images is not None and image_id <= 100
+                           for kind in IMAGE_KINDS},
+                "steps": {"motioncor": {"status": "done", "error": None,
+                                        "results": {"drift_total_a": 5.0}},
+                          "ctf": {"status": "failed" if failed else "done",
+                                  "error": "CTF fit diverged <b>" if failed else None,
+                                  "results": {"resolution_a": 3.5}}}}
+
+    def exposures(self, session: str, page: int, per_page: int, sort: str = "acquired_at",
+                  descending: bool = True, status: str | None = None) -> dict | None:
+        self.pages.append((session, page, per_page) if (sort, descending, status) == (
+            "acquired_at", True, None) else (session, page, per_page, sort, descending, status))
         if self.snapshot.session(session) is None:
             return None
-        ids = list(range(120, 0, -1))[(page - 1) * per_page:page * per_page]
-        return {"session": session, "page": page, "per_page": per_page, "total": 120,
-                "exposures": [{"image_id": i, "filename": f"img_{i}", "acquired_at":
-                               "2026-11-30T15:00:00Z",
-                               "steps": {"ctf": {"status": "done", "error": None,
-                                                 "results": {"resolution_a": 3.5}}}}
-                              for i in ids]}
+        if sort not in ("acquired_at", "image_id", *exposure_values(1)):
+            raise ValueError(f"cannot sort by {sort!r}")
+        everything = [self._exposure(i) for i in range(1, EXPOSURES + 1)]
+        if status is not None:
+            everything = [e for e in everything
+                          if any(s["status"] == status for s in e["steps"].values())]
+        key = "image_id" if sort == "acquired_at" else sort
+        everything.sort(key=lambda e: (e["values"].get(key) or 0, e["image_id"])
+                        if key != "image_id" else e["image_id"], reverse=descending)
+        chosen = everything[(page - 1) * per_page:page * per_page]
+        return {"session": session, "page": page, "per_page": per_page,
+                "total": len(everything), "exposures": chosen}
+
+    def exposure(self, session: str, image_id: int) -> dict | None:
+        if self.snapshot.session(session) is None or not 1 <= image_id <= EXPOSURES:
+            return None
+        found = self._exposure(image_id)
+        found["session"] = session
+        found["steps"]["motioncor"]["details"] = {
+            "trajectory_a": [[0.0, 0.0], [1.5, 0.5], [2.5, 1.5]],
+            "files": {"aligned": f"/runs/x/img_{image_id}_a.mrc", "log": None},
+            "parameters": {"bin": 1, "patches": "5x5"}}
+        found["steps"]["ctf"]["details"] = {
+            "profile": {"spatial_frequency_per_a": [0.01, 0.1, 0.2],
+                        "spectrum": [1.0, 0.5, 0.2], "fit": [0.9, 0.4, 0.25],
+                        "resolution_a": 3.5},
+            "files": {}, "parameters": {"amplitude_contrast": 0.07}}
+        found["run"] = {"runname": "serve1", "rundir": "/runs/x", "steps": ["motioncor", "ctf"],
+                        "options": {"--dose": 50.0}}
+        found["previous"] = image_id - 1 if image_id > 1 else None
+        found["next"] = image_id + 1 if image_id < EXPOSURES else None
+        return found
+
+    def series(self, session: str) -> dict | None:
+        if self.snapshot.session(session) is None:
+            return None
+        columns = ["image_id", "acquired_at", "drift_total_a", "defocus1_a", "defocus2_a",
+                   "astigmatism_angle_deg", "resolution_a", "ice_thickness_nm"]
+        return {"columns": columns,
+                "rows": [[i, NOW - 60 * (EXPOSURES - i),
+                          *(exposure_values(i)[c] for c in columns[2:])]
+                         for i in range(1, EXPOSURES + 1)]}
+
+    def history(self, session: str, hours: float = 6, bucket_s: float = 600) -> dict | None:
+        self.pages.append(("history", session, hours, bucket_s))
+        if self.snapshot.session(session) is None:
+            return None
+        count = int(hours * 3600 // bucket_s)
+        return {"bucket_seconds": bucket_s,
+                "buckets": [{"start": iso_utc(NOW - bucket_s * (count - i)),
+                             "collected": 10, "processed": 8 + i % 3} for i in range(count)]}
+
+    def image_path(self, session: str, image_id: int, kind: str) -> str | None:
+        if (self.images is None or self.snapshot.session(session) is None
+                or not 1 <= image_id <= 100):
+            return None
+        file = self.images / f"{image_id}.{kind}.{IMAGE_KINDS[kind]}"
+        if not file.exists():
+            file.write_bytes(tiny_image(IMAGE_KINDS[kind], image_id))
+        return str(file)
+
+    def facility(self) -> dict:
+        return {"now": iso_utc(self.snapshot.now), "started_at": iso_utc(self.snapshot.started_at),
+                "workers": self.snapshot.workers, "cluster": "local cluster, 5 workers",
+                "thresholds": {"lag_minutes": 5.0, "stall_minutes": 10.0,
+                               "ctf_resolution_a": 5.0, "drift_a": 30.0},
+                "alerts": [{"rule": "lag", "subject": "26nov30a", "state": "firing",
+                            "message": "lag 6 min"}]}
 
     def control(self, session: str, action: str) -> str:
         if self.snapshot.session(session) is None:
             raise KeyError(session)
         self.controls.append((session, action))
         return f"{action} {session}: done"
+
+
+def tiny_image(kind: str, seed: int) -> bytes:
+    """A real 64 x 64 JPEG or PNG (a gradient)."""
+    import imagecodecs
+    import numpy as np
+    ramp = ((np.arange(64)[:, None] * 3 + np.arange(64)[None, :] + seed) % 256).astype(np.uint8)
+    return bytes(imagecodecs.jpeg8_encode(ramp) if kind == "jpg"
+                 else imagecodecs.png_encode(ramp))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -131,6 +237,8 @@ def call(server, route, method="GET", token=None, host=None):
         status, headers, body = failure.code, failure.headers, failure.read()
     if headers.get_content_type() == "application/json":
         return status, headers, json.loads(body)
+    if headers.get_content_maintype() == "image":
+        return status, headers, body
     return status, headers, body.decode()
 
 
@@ -448,7 +556,7 @@ def test_missing_token_file(tmp_path):
     ({"tokens": [{"name": "staff"}]}, "exactly one of token_env or token_file"),
     ({"tokens": [{"name": "staff", "token_env": "A", "token_file": "/b"}]}, "exactly one"),
     ({"tokens": [{"name": "staff", "secret": "x"}]}, "unknown key 'secret'"),
-    ({"users": []}, "unknown key 'users'"),
+    ({"people": []}, "unknown key 'people'"),
 ])
 def test_parse_auth_refuses(table, says):
     assert says in auth_error(table)
@@ -500,3 +608,157 @@ def test_keeps_the_settings_sinedon_made(server):
     assert settings.ROOT_URLCONF and settings.ALLOWED_HOSTS
     assert "sinedon.appiondata" in settings.INSTALLED_APPS
     assert "appiondata" in settings.DATABASES
+
+
+# -- the dashboard's JSON API and images ----------------------------------------------
+
+@pytest.fixture
+def images_api(tmp_path):
+    return FakeApi(images=tmp_path)
+
+
+@pytest.fixture
+def images_server(images_api):
+    server = serve(images_api)
+    yield server
+    server.stop()
+
+
+def test_facility_json(server):
+    status, _, body = call(server, "/api/facility")
+    assert status == 200 and body["workers"] == 5
+    assert body["thresholds"]["lag_minutes"] == 5.0 and body["alerts"][0]["state"] == "firing"
+
+
+def test_exposures_sorted_and_filtered(server, api):
+    status, _, body = call(server, "/api/sessions/26nov30a/exposures?sort=resolution_a"
+                                   "&order=asc&per_page=3&page=2")
+    assert status == 200 and api.pages == [("26nov30a", 2, 3, "resolution_a", False, None)]
+    values = [item["values"]["resolution_a"] for item in body["exposures"]]
+    assert values == sorted(values) and values[0] == 3.0
+    status, _, body = call(server, "/api/sessions/26nov30a/exposures?status=failed")
+    assert status == 200 and [e["image_id"] for e in body["exposures"]] == [120]
+    assert body["exposures"][0]["steps"]["ctf"]["error"] == "CTF fit diverged <b>"
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    ("sort=Drop%20table", "sort"), ("sort=", "sort"), ("order=up", "order"),
+    ("status=lost", "status"), ("sort=no_such_value", "cannot sort by"),
+])
+def test_bad_exposure_queries_are_400(server, query, says):
+    status, _, body = call(server, f"/api/sessions/26nov30a/exposures?{query}")
+    assert status == 400 and says in body["error"] and "\n" not in body["error"]
+
+
+def test_one_exposure_json(server):
+    status, _, body = call(server, "/api/sessions/26nov30a/exposures/7")
+    assert status == 200 and body["image_id"] == 7 and body["previous"] == 6
+    assert body["steps"]["motioncor"]["details"]["trajectory_a"][1] == [1.5, 0.5]
+    assert call(server, "/api/sessions/26nov30a/exposures/999")[::2] == (
+        404, {"error": "no exposure 999 in session '26nov30a'"})
+    assert call(server, "/api/sessions/nosuch/exposures/7")[0] == 404
+    assert call(server, "/api/sessions/26nov30a/exposures/x7")[0] == 404
+
+
+def test_series_json(server):
+    status, _, body = call(server, "/api/sessions/26nov30a/series")
+    assert status == 200 and body["columns"][:2] == ["image_id", "acquired_at"]
+    assert len(body["rows"]) == 120 and body["rows"][0][0] == 1
+    assert call(server, "/api/sessions/nosuch/series")[0] == 404
+
+
+def test_history_json(server, api):
+    status, _, body = call(server, "/api/sessions/26nov30a/history?hours=2&bucket_s=1800")
+    assert status == 200 and len(body["buckets"]) == 4 and body["bucket_seconds"] == 1800
+    assert call(server, "/api/sessions/26nov30a/history")[0] == 200
+    assert api.pages == [("history", "26nov30a", 2.0, 1800.0), ("history", "26nov30a", 6.0, 600.0)]
+    for query in ("hours=0", "hours=-1", "hours=1e9", "bucket_s=abc", "bucket_s=1"):
+        status, _, body = call(server, f"/api/sessions/26nov30a/history?{query}")
+        assert status == 400 and query.partition("=")[0] in body["error"]
+    assert call(server, "/api/sessions/nosuch/history")[0] == 404
+
+
+def test_images_are_the_worker_made_files(images_server, images_api, tmp_path):
+    status, headers, _ = call(images_server, "/images/26nov30a/5/thumbnail.jpg")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert "max-age=" in headers["Cache-Control"]
+    address, port = images_server.address
+    with urllib.request.urlopen(f"http://{address}:{port}/images/26nov30a/5/spectrum.png",
+                                timeout=30) as reply:
+        assert reply.headers["Content-Type"] == "image/png"
+        assert reply.read() == (tmp_path / "5.spectrum.png").read_bytes()
+
+
+@pytest.mark.parametrize("route", [
+    "/images/26nov30a/110/thumbnail.jpg",      # not written (yet)
+    "/images/nosuch/5/thumbnail.jpg",          # no session
+    "/images/26nov30a/5/thumbnail.png",        # wrong suffix for the kind
+    "/images/26nov30a/5/raw.mrc",              # not a kind
+    "/images/26nov30a/5/..%2f..%2fetc%2fpasswd.jpg",
+])
+def test_images_404(images_server, route):
+    status, headers, body = call(images_server, route)
+    assert status == 404 and headers.get_content_type() == "application/json"
+    assert set(body) == {"error"}
+
+
+def test_images_404_when_the_file_went_away(images_server, images_api, tmp_path):
+    assert call(images_server, "/images/26nov30a/6/preview.jpg")[0] == 200
+    (tmp_path / "6.preview.jpg").unlink()
+    images_api.image_path = lambda *args: str(tmp_path / "6.preview.jpg")
+    assert call(images_server, "/images/26nov30a/6/preview.jpg")[0] == 404
+
+
+def test_new_reads_need_a_token_off_loopback(images_server):
+    for route in ("/api/facility", "/api/sessions/26nov30a/series",
+                  "/api/sessions/26nov30a/history", "/api/sessions/26nov30a/exposures/7",
+                  "/images/26nov30a/5/thumbnail.jpg"):
+        assert call(images_server, route, host="evil.example")[0] == 401, route
+        assert call(images_server, route, host="evil.example", token=SECRET)[0] == 200, route
+
+
+def test_new_routes_refuse_posts(server, api):
+    for route in ("/api/facility", "/api/sessions/26nov30a/series",
+                  "/api/sessions/26nov30a/exposures/7"):
+        status, headers, _ = call(server, route, method="POST", token=SECRET)
+        assert status == 405 and headers["Allow"] == "GET, HEAD"
+    assert api.controls == []
+
+
+def test_parse_auth_users():
+    hashed = "pbkdf2_sha256$1000$salt$abcdef"
+    auth = web.parse_auth({"users": [{"name": "alice", "password_hash": hashed}]})
+    assert [user.name for user in auth.users] == ["alice"] and auth.tokens == ()
+    assert hashed not in repr(auth)
+
+
+@pytest.mark.parametrize(("table", "says"), [
+    ({"users": {"name": "alice"}}, "list of tables"),
+    ({"users": ["alice"]}, "must be a table"),
+    ({"users": [{"password_hash": "pbkdf2_sha256$1$s$h"}]}, "needs a name"),
+    ({"users": [{"name": "alice", "password": "hunter2"}]}, "unknown key 'password'"),
+    ({"users": [{"name": "alice"}]}, "needs password_hash"),
+    ({"users": [{"name": "alice", "password_hash": "hunter2"}]}, "Django password hash"),
+    ({"users": [{"name": "a b", "password_hash": "pbkdf2_sha256$1$s$h"}]}, "needs a name"),
+    ({"users": [{"name": "a", "password_hash": "pbkdf2_sha256$1$s$h"},
+                {"name": "a", "password_hash": "pbkdf2_sha256$1$s$h"}]}, "listed twice"),
+])
+def test_parse_auth_refuses_bad_users(table, says):
+    message = auth_error(table)
+    assert says in message and "hunter2" not in message
+
+
+def test_large_json_is_gzipped_for_clients_that_accept_it(server):
+    import gzip
+    address, port = server.address
+    route = f"http://{address}:{port}/api/sessions/26nov30a/exposures?per_page=500"
+    request = urllib.request.Request(route, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.headers["Content-Encoding"] == "gzip"
+        assert json.loads(gzip.decompress(reply.read()))["total"] == 120
+    status, headers, body = call(server, "/api/sessions/26nov30a/exposures?per_page=500")
+    assert status == 200 and headers["Content-Encoding"] is None and body["total"] == 120
+    request = urllib.request.Request(route.replace("500", "2"),
+                                     headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=30) as reply:  # small: as it is
+        assert reply.headers["Content-Encoding"] is None

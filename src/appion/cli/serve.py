@@ -92,7 +92,7 @@ def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser) ->
                                   total_slots=settings.batch_size,
                                   default_preset=options.preset, state_dir=state_dir,
                                   cluster_description=handle.description)
-        return _serve(service, config, listen)
+        return _serve(service, config, listen, state_dir)
 
 
 def _state_dir(options: argparse.Namespace, config) -> Path:
@@ -102,12 +102,12 @@ def _state_dir(options: argparse.Namespace, config) -> Path:
     return (config.service.state_dir or appion_home() / "serve").absolute()
 
 
-def _serve(service, config, listen: str) -> int:
+def _serve(service, config, listen: str, state_dir: Path) -> int:
     """The HTTP API and the alerts around the service's loop, until a signal."""
     from appion.facility.alerts import AlertManager
     from appion.facility.web import WebServer
     stop = threading.Event()
-    web = WebServer(service, config.auth, listen)
+    web = WebServer(service, config.auth, listen, state_dir=state_dir)
     web.start()
     host, port = web.address
     log.info("listening on http://%s:%d (/healthz, /metrics, /api/sessions)", host, port)

@@ -1,18 +1,34 @@
 """The HTTP interface of ``appion serve``: Django views served by waitress in a thread.
 
-Routes (every body is JSON, every error ``{"error": "one line"}``)::
+API routes (every body is JSON, every error ``{"error": "one line"}``)::
 
     GET  /healthz                          {"status": "ok", "sessions": N, "workers": W}
     GET  /metrics                          Prometheus text (:mod:`.metrics`)
+    GET  /api/facility                     the service: workers, thresholds, alerts
     GET  /api/sessions                     one object per session, with its steps
-    GET  /api/sessions/<name>/exposures    ?page=1&per_page=50, newest first
+    GET  /api/sessions/<name>/exposures    ?page=1&per_page=50&sort=acquired_at
+                                           &order=desc|asc&status=failed|done|pending
+    GET  /api/sessions/<name>/exposures/<image_id>   everything about one exposure
+    GET  /api/sessions/<name>/series       per-exposure values over acquisition time
+    GET  /api/sessions/<name>/history      ?hours=6&bucket_s=600: collected, processed
     POST /api/sessions/<name>/pause|resume|retry
+    GET  /images/<name>/<image_id>/thumbnail.jpg|preview.jpg|spectrum.png
+
+Pages for people (the dashboard, :mod:`.dashboard.views`)::
+
+    GET  /                                 every session at a glance
+    GET  /sessions/<name>                  plots, thumbnails, all exposures
+    GET  /sessions/<name>/exposures/<image_id>
+    GET|POST /login, POST /logout
+    GET  /static/plotly.min.js, /static/appion/<file>
 
 Control (the POSTs) needs ``Authorization: Bearer <token>`` naming one of the tokens of
-facility.toml's ``[auth]`` section (:func:`parse_auth`).  Reads need no token when the
-server listens on a loopback address and the request's ``Host`` names a loopback host
-(a page of another site that rebinds its name to 127.0.0.1 does not); otherwise they
-need one too.  ``/healthz`` is always open, for load balancers and probes.
+facility.toml's ``[auth]`` section (:func:`parse_auth`), or the login cookie of one of
+its users together with that login's CSRF token (:mod:`.dashboard.auth`).  Reads need
+nothing when the server listens on a loopback address and the request's ``Host`` names
+a loopback host (a page of another site that rebinds its name to 127.0.0.1 does not);
+otherwise they need a token or a login too.  ``/healthz``, the login page and the
+static files are always open.
 
 Each :class:`WebServer` has its own URL patterns, built around the service object it
 serves (closures, no module-level state): its WSGI handler puts them on every request
@@ -35,11 +51,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.core.handlers.wsgi import WSGIHandler
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
 from appion.base.errors import AppionError, UsageError
 from appion.facility import metrics
+from appion.facility.dashboard import auth as people
+from appion.facility.dashboard.views import STATIC_MAX_AGE_S, Pages
 from appion.facility.model import FacilityStatus, SessionStatus, StepStatus
 
 log = logging.getLogger(__name__)
@@ -52,6 +70,14 @@ THREADS = 4
 #: Shortest token accepted: a guessable token protects nothing.
 MIN_TOKEN_LENGTH = 16
 READ_METHODS = ("GET", "HEAD")
+#: The worker-made images of an exposure: kind -> (file suffix, content type).
+IMAGE_KINDS = {"thumbnail": ("jpg", "image/jpeg"), "preview": ("jpg", "image/jpeg"),
+               "spectrum": ("png", "image/png")}
+EXPOSURE_STATUSES = ("failed", "done", "pending", "running")
+DEFAULT_HISTORY_HOURS = 6.0
+DEFAULT_BUCKET_S = 600.0
+#: JSON bodies from this size on are sent gzipped to clients that accept it.
+GZIP_FROM_BYTES = 32 * 1024
 AUTH = "facility.toml [auth]"
 TOKEN_HINT = ("generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
 #: The Django URL configuration used when none is set: this module, which routes nothing
@@ -64,7 +90,19 @@ class FacilityApi(Protocol):
 
     def status(self) -> FacilityStatus: ...
 
-    def exposures(self, session: str, page: int, per_page: int) -> dict | None: ...
+    def exposures(self, session: str, page: int, per_page: int, sort: str = "acquired_at",
+                  descending: bool = True, status: str | None = None) -> dict | None: ...
+
+    def exposure(self, session: str, image_id: int) -> dict | None: ...
+
+    def series(self, session: str) -> dict | None: ...
+
+    def history(self, session: str, hours: float = DEFAULT_HISTORY_HOURS,
+                bucket_s: float = DEFAULT_BUCKET_S) -> dict | None: ...
+
+    def image_path(self, session: str, image_id: int, kind: str) -> str | None: ...
+
+    def facility(self) -> dict: ...
 
     def control(self, session: str, action: str) -> str: ...
 
@@ -81,9 +119,10 @@ class Token:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """The tokens of facility.toml's ``[auth]`` section."""
+    """The tokens and the users of facility.toml's ``[auth]`` section."""
 
     tokens: tuple[Token, ...] = ()
+    users: tuple[people.User, ...] = ()
 
     def who(self, authorization: str | None) -> str | None:
         """The name of the token an ``Authorization: Bearer`` header carries, or None."""
@@ -169,17 +208,20 @@ def _parse_token(entry: object, index: int, seen: set[str]) -> Token:
 
 
 def parse_auth(table: Mapping[str, Any]) -> AuthSettings:
-    """The ``[auth]`` table of facility.toml: ``tokens = [{name, token_env|token_file}]``."""
-    unknown = sorted(set(table) - {"tokens"})
+    """The ``[auth]`` table of facility.toml: ``tokens = [{name, token_env|token_file}]``
+    for programs, ``users = [{name, password_hash}]`` for people (the dashboard)."""
+    unknown = sorted(set(table) - {"tokens", "users"})
     if unknown:
-        raise UsageError(f"{AUTH}: unknown key {unknown[0]!r}; the section has only tokens")
+        raise UsageError(f"{AUTH}: unknown key {unknown[0]!r}; the section has only "
+                         "tokens and users")
     entries = table.get("tokens", [])
     if not isinstance(entries, list):
         raise UsageError(f"{AUTH}: tokens must be a list of tables "
                          '[{name = "staff", token_env = "APPION_SERVE_TOKEN"}]')
     seen: set[str] = set()
     return AuthSettings(tuple(_parse_token(entry, index, seen)
-                              for index, entry in enumerate(entries)))
+                              for index, entry in enumerate(entries)),
+                        people.parse_users(table.get("users", [])))
 
 
 # -- addresses ------------------------------------------------------------------------
@@ -261,6 +303,40 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def positive_number(query: Mapping[str, str], key: str, default: float, least: float,
+                    most: float) -> float:
+    """A number query parameter within ``[least, most]``; ValueError with the reason."""
+    text = query.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text) if re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", text) else -1.0
+    except ValueError:
+        value = -1.0
+    if not least <= value <= most:
+        raise ValueError(f"{key} must be a number from {least:g} to {most:g}, not {text!r}")
+    return value
+
+
+def exposure_query(query: Mapping[str, str]) -> dict[str, Any]:
+    """``page``, ``per_page``, ``sort``, ``order`` and ``status`` of an exposures request
+    as the keyword arguments of ``FacilityApi.exposures``; ValueError with the reason."""
+    sort = query.get("sort", "acquired_at")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", sort):
+        raise ValueError(f"sort must name a value such as acquired_at or resolution_a, "
+                         f"not {sort!r}")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise ValueError(f"order must be asc or desc, not {order!r}")
+    status = query.get("status") or None
+    if status is not None and status not in EXPOSURE_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(EXPOSURE_STATUSES)}, "
+                         f"not {status!r}")
+    return {"page": page_number(query, "page", 1, None),
+            "per_page": page_number(query, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
+            "sort": sort, "descending": order == "desc", "status": status}
+
+
 def page_number(query: Mapping[str, str], key: str, default: int, most: int | None) -> int:
     """A positive integer query parameter; ValueError with a one-line reason."""
     text = query.get(key)
@@ -281,26 +357,57 @@ View = Callable[..., HttpResponse]
 class _Views:
     """The views of one server, around the service object it serves."""
 
-    def __init__(self, api: FacilityApi, auth: AuthSettings, bound_host: str):
+    def __init__(self, api: FacilityApi, auth: AuthSettings, bound_host: str,
+                 secret: str | None = None):
         self.api = api
         self.auth = auth
         self.bound_host = bound_host
         self.registry = metrics.metrics_registry(api)
+        self.cookies = people.CookieAuth(auth.users, secret or people.load_secret(None))
+        self.pages = Pages(api, self.cookies, self.may_read)
+
+    def may_read(self, request: HttpRequest) -> bool:
+        """Whether a page may be shown: an open read, a login or a valid token."""
+        return not isinstance(self._authorize(request, control=False), JsonResponse)
 
     def _authorize(self, request: HttpRequest, *, control: bool) -> str | JsonResponse:
-        """Who asks (a token's name, ``"local"`` for an open read), or the 401/403 refusal."""
+        """Who asks (a token's or a user's name, ``"local"`` for an open read), or the
+        401/403 refusal."""
         if not control and not reads_need_token(self.bound_host,
                                                 request.META.get("HTTP_HOST", "")):
             return "local"
-        if not self.auth.tokens:
+        header = request.META.get("HTTP_AUTHORIZATION")
+        login = None if header else self.cookies.login(request)
+        if login is not None:
+            if control and not self.cookies.csrf_ok(request, login):
+                return error(403, "missing or wrong CSRF token (X-CSRF-Token); reload the "
+                                  "page and try again")
+            return login.user
+        if not self.auth.tokens and not self.auth.users:
             what = "control" if control else "reading (the server is not on loopback)"
-            return error(403, f"{what} needs an API token and none is configured; add "
-                              f"tokens to {AUTH} and restart appion serve")
-        who = self.auth.who(request.META.get("HTTP_AUTHORIZATION"))
+            return error(403, f"{what} needs an API token or a login and none is "
+                              f"configured; add tokens or users to {AUTH} and restart "
+                              "appion serve")
+        who = self.auth.who(header)
         if who is None:
             return error(401, "missing or unknown API token; send Authorization: Bearer "
-                              "<token>")
+                              "<token>, or log in at /login")
         return who
+
+    def _read(self, request: HttpRequest, answer: Callable[[], Any], missing: str
+              ) -> HttpResponse:
+        """A JSON read: refused, or ``answer()``; None from it is a 404 saying ``missing``;
+        ValueError (a bad parameter) a 400."""
+        who = self._authorize(request, control=False)
+        if isinstance(who, JsonResponse):
+            return who
+        try:
+            found = answer()
+        except ValueError as reason:
+            return error(400, _first_line(reason, "bad parameter"))
+        if found is None:
+            return error(404, missing)
+        return compressed(request, JsonResponse(found, safe=not isinstance(found, list)))
 
     def healthz(self, request: HttpRequest) -> HttpResponse:
         status = self.api.status()
@@ -314,24 +421,50 @@ class _Views:
         return HttpResponse(metrics.exposition(self.registry),
                             content_type=metrics.CONTENT_TYPE)
 
+    def facility(self, request: HttpRequest) -> HttpResponse:
+        return self._read(request, self.api.facility, "no facility")
+
     def sessions(self, request: HttpRequest) -> HttpResponse:
-        who = self._authorize(request, control=False)
-        if isinstance(who, JsonResponse):
-            return who
-        return JsonResponse([session_json(session) for session in self.api.status().sessions],
-                            safe=False)
+        return self._read(request, lambda: [session_json(session) for session
+                                            in self.api.status().sessions], "no sessions")
 
     def exposures(self, request: HttpRequest, name: str) -> HttpResponse:
+        return self._read(request, lambda: self.api.exposures(
+            name, **exposure_query(request.GET)), f"no session {name!r}")
+
+    def exposure(self, request: HttpRequest, name: str, image_id: int) -> HttpResponse:
+        return self._read(request, lambda: self.api.exposure(name, image_id),
+                          f"no exposure {image_id} in session {name!r}")
+
+    def series(self, request: HttpRequest, name: str) -> HttpResponse:
+        return self._read(request, lambda: self.api.series(name), f"no session {name!r}")
+
+    def history(self, request: HttpRequest, name: str) -> HttpResponse:
+        def answer() -> dict | None:
+            hours = positive_number(request.GET, "hours", DEFAULT_HISTORY_HOURS, 0.1, 168)
+            bucket_s = positive_number(request.GET, "bucket_s", DEFAULT_BUCKET_S, 10, 86400)
+            return self.api.history(name, hours=hours, bucket_s=bucket_s)
+        return self._read(request, answer, f"no session {name!r}")
+
+    def image(self, request: HttpRequest, name: str, image_id: int, kind: str,
+              suffix: str) -> HttpResponse:
+        """A worker-made image (never any other file): 404 until the worker wrote it."""
         who = self._authorize(request, control=False)
         if isinstance(who, JsonResponse):
             return who
+        if kind not in IMAGE_KINDS or IMAGE_KINDS[kind][0] != suffix:
+            return error(404, f"no image kind {kind}.{suffix}; use "
+                              + ", ".join(f"{k}.{v[0]}" for k, v in IMAGE_KINDS.items()))
+        found = self.api.image_path(name, image_id, kind)
         try:
-            page = page_number(request.GET, "page", 1, None)
-            per_page = page_number(request.GET, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-        except ValueError as reason:
-            return error(400, str(reason))
-        found = self.api.exposures(name, page, per_page)
-        return error(404, f"no session {name!r}") if found is None else JsonResponse(found)
+            stream = open(found, "rb") if found else None  # noqa: SIM115 - the response closes it
+        except OSError:
+            stream = None
+        if stream is None:
+            return error(404, f"no {kind} of exposure {image_id} in session {name!r} yet")
+        response = FileResponse(stream, content_type=IMAGE_KINDS[kind][1])
+        response["Cache-Control"] = f"private, max-age={STATIC_MAX_AGE_S}"
+        return response
 
     def control(self, request: HttpRequest, name: str, action: str) -> HttpResponse:
         if action not in ACTIONS:
@@ -347,6 +480,21 @@ class _Views:
             return error(404, _first_line(reason, f"no action {action!r}"))
         log.info("%s asked to %s session %s: %s", who, action, name, message)
         return JsonResponse({"session": name, "action": action, "message": message})
+
+
+def compressed(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """A large body gzipped when the client accepts it (a 20,000-exposure series is
+    megabytes of JSON; a facility's wall screen may be at the far end of a slow link)."""
+    from django.utils.text import compress_string
+
+    if (len(response.content) < GZIP_FROM_BYTES
+            or "gzip" not in request.META.get("HTTP_ACCEPT_ENCODING", "")):
+        return response
+    response.content = compress_string(response.content)
+    response["Content-Encoding"] = "gzip"
+    response["Content-Length"] = str(len(response.content))
+    response["Vary"] = "Accept-Encoding"
+    return response
 
 
 def _first_line(reason: Exception, default: str) -> str:
@@ -386,12 +534,28 @@ class UrlConf:
     handler500 = staticmethod(_server_error)
 
     def __init__(self, views: _Views):
+        pages = views.pages
         self.urlpatterns = [
             path("healthz", _only(READ_METHODS, views.healthz)),
             path("metrics", _only(READ_METHODS, views.prometheus)),
+            path("api/facility", _only(READ_METHODS, views.facility)),
             path("api/sessions", _only(READ_METHODS, views.sessions)),
             path("api/sessions/<str:name>/exposures", _only(READ_METHODS, views.exposures)),
+            path("api/sessions/<str:name>/exposures/<int:image_id>",
+                 _only(READ_METHODS, views.exposure)),
+            path("api/sessions/<str:name>/series", _only(READ_METHODS, views.series)),
+            path("api/sessions/<str:name>/history", _only(READ_METHODS, views.history)),
             path("api/sessions/<str:name>/<str:action>", _only(("POST",), views.control)),
+            path("images/<str:name>/<int:image_id>/<str:kind>.<str:suffix>",
+                 _only(READ_METHODS, views.image)),
+            path("", _only(READ_METHODS, pages.facility)),
+            path("sessions/<str:name>", _only(READ_METHODS, pages.session)),
+            path("sessions/<str:name>/exposures/<int:image_id>",
+                 _only(READ_METHODS, pages.exposure)),
+            path("login", _only(("GET", "HEAD", "POST"), pages.login)),
+            path("logout", _only(("POST",), pages.logout)),
+            path("static/plotly.min.js", _only(READ_METHODS, pages.plotly_js)),
+            path("static/appion/<str:name>", _only(READ_METHODS, pages.static_file)),
         ]
 
 
@@ -432,10 +596,12 @@ def prepare_django() -> None:
         django.setup(set_prefix=False)
 
 
-def application(api: FacilityApi, auth: AuthSettings, bound_host: str) -> Application:
-    """The WSGI application serving ``api``."""
+def application(api: FacilityApi, auth: AuthSettings, bound_host: str,
+                secret: str | None = None) -> Application:
+    """The WSGI application serving ``api``; ``secret`` signs login cookies (a fresh one
+    per application when None)."""
     prepare_django()
-    return Application(UrlConf(_Views(api, auth, bound_host)))
+    return Application(UrlConf(_Views(api, auth, bound_host, secret)))
 
 
 # -- server ---------------------------------------------------------------------------
@@ -443,9 +609,13 @@ def application(api: FacilityApi, auth: AuthSettings, bound_host: str) -> Applic
 class WebServer:
     """waitress serving :func:`application` in a daemon thread."""
 
-    def __init__(self, api: FacilityApi, auth: AuthSettings, listen: str = DEFAULT_LISTEN):
+    def __init__(self, api: FacilityApi, auth: AuthSettings, listen: str = DEFAULT_LISTEN,
+                 *, state_dir: Path | str | None = None):
         self.api = api
         self.auth = auth
+        #: where the key signing login cookies is kept (``web-secret``, mode 600), so that
+        #: logins outlive a restart; None: a new key per start
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self.host, self.port = parse_listen(listen)
         self._server: Any = None
         self._map: dict[int, Any] = {}  # waitress's socket map: the server's sockets
@@ -465,7 +635,8 @@ class WebServer:
         """Bind and serve; AppionError when the address cannot be listened on."""
         import waitress
 
-        app = application(self.api, self.auth, self.host)
+        app = application(self.api, self.auth, self.host,
+                          people.load_secret(self.state_dir))
         try:
             self._server = waitress.create_server(
                 app, map=self._map, host=self.host, port=self.port, threads=THREADS,
@@ -482,9 +653,9 @@ class WebServer:
         log.info("serving HTTP on http://%s", format_address(*self.address))
 
     def _warn_when_open(self) -> None:
-        if not is_loopback(self.host) and not self.auth.tokens:
-            log.warning("--listen %s is not a loopback address and %s has no tokens: "
-                        "every request but /healthz will be refused",
+        if not is_loopback(self.host) and not self.auth.tokens and not self.auth.users:
+            log.warning("--listen %s is not a loopback address and %s has no tokens "
+                        "or users: every request but /healthz will be refused",
                         format_address(self.host, self.port), AUTH)
 
     def stop(self, timeout: float = 10.0) -> None:
