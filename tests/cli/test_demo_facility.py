@@ -1,6 +1,6 @@
 """``appion demo --facility``, shortened, through the real entry point: three simulated
 microscopes processed by ``appion serve`` (a subprocess) until every session is caught
-up, then a summary and the service stopped; ``--keep-serving`` until Ctrl-C."""
+up, then a summary and the service kept until Ctrl-C (``--exit``: stopped)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def assert_caught_up(stdout: str, exposures: int) -> None:
 def test_the_facility_demo_catches_up_every_session_and_stops_the_service(tmp_path, cli):
     folder = tmp_path / "demo"
     port = free_port()
-    done = cli(demo_command(folder, port, 2), env=demo_env(tmp_path), timeout=500)
+    done = cli(demo_command(folder, port, 2, "--exit"), env=demo_env(tmp_path), timeout=500)
     assert done.returncode == 0, done.stderr[-4000:]
     out = done.stdout
     assert f"appion serve is listening on http://127.0.0.1:{port}" in out
@@ -80,13 +80,13 @@ def test_the_facility_demo_catches_up_every_session_and_stops_the_service(tmp_pa
     assert "received SIGTERM" in log
 
 
-def test_keep_serving_serves_until_ctrl_c(tmp_path, cli):
+def test_without_exit_it_serves_until_ctrl_c(tmp_path, cli):
     folder = tmp_path / "demo"
     port = free_port()
     env = demo_env(tmp_path)
     out_path = tmp_path / "demo.out"
     with open(out_path, "w") as out:
-        demo = subprocess.Popen(appion(*demo_command(folder, port, 1, "--keep-serving")[1:]),
+        demo = subprocess.Popen(appion(*demo_command(folder, port, 1)[1:]),
                                 env=env,
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
         try:

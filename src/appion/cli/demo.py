@@ -8,14 +8,17 @@
    built-in motion correction and then built-in CTF estimation on a local Dask
    cluster, and stores the results in the classic Appion tables;
 4. a summary per exposure compares what was measured (drift, defocus, CTF fit
-   resolution, read back from the database) with the simulator's ground truth.
+   resolution, read back from the database) with the simulator's ground truth;
+5. ``appion serve`` then serves the run on the dashboard, whose address the demo
+   prints, until Ctrl-C (``--exit``: the demo ends after the summary).
 
 With ``--facility``, three simulated microscopes (Krios1 with a K3, Krios2 with a K2
 starting a little later, a Glacios with a DE Apollo) collect at once, ``--exposures``
 each, and ``appion serve`` (a subprocess, as a facility runs it) processes every
 session; the demo prints the service's address, then the table of ``appion status
 --serve`` every few seconds until every session is caught up, a summary, and stops
-the service with SIGTERM (``--keep-serving``: only at Ctrl-C).
+the dashboard's address, and keeps serving until Ctrl-C (``--exit``: stops the service
+with SIGTERM after the summary).
 """
 
 from __future__ import annotations
@@ -70,16 +73,17 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="local Dask workers (default 2)")
     parser.add_argument("--camera", help="simulated camera (default k3; not with --facility)")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help=f"the dashboard's address (default {DEFAULT_LISTEN})")
+    parser.add_argument("--exit", action="store_true",
+                        help="end after the summary instead of serving the dashboard until "
+                             "Ctrl-C")
     facility = parser.add_argument_group("facility (--facility)")
     facility.add_argument("--facility", action="store_true",
                           help="three simulated microscopes at once, processed by appion "
                                "serve; --exposures and --interval apply to each")
-    facility.add_argument("--listen", metavar="HOST:PORT",
-                          help=f"the service's address (default {DEFAULT_LISTEN})")
     facility.add_argument("--refresh", type=float, default=3.0, metavar="SECONDS",
                           help="seconds between two tables (default 3)")
-    facility.add_argument("--keep-serving", action="store_true",
-                          help="keep the service running after the summary, until Ctrl-C")
     parser.set_defaults(func=run_demo)
 
 
@@ -93,8 +97,6 @@ def check_demo_options(args: argparse.Namespace) -> None:
     if args.facility and args.camera:
         raise UsageError("--camera is for the one-session demo; --facility simulates a K3, "
                          "a K2 and a DE Apollo")
-    if not args.facility and (args.listen or args.keep_serving):
-        raise UsageError("--listen and --keep-serving go with --facility")
 
 
 def _fresh_folder(folder: Path) -> None:
@@ -172,9 +174,11 @@ def run_session_demo(args: argparse.Namespace, camera: str) -> int:
     from appion.cli.classic_options import run_inputs
     from appion.cli.pipeline import make_steps, step_names
     from appion.cli.runtime_options import runtime_settings
+    from appion.facility.web import parse_listen
     from appion.simulation.session import start_session
     from sinedon import schema
-
+    if not args.exit:
+        check_port_free(*parse_listen(args.listen or DEFAULT_LISTEN))
     folder = Path(args.folder).expanduser().absolute()
     _fresh_folder(folder)
     _use_embedded_databases(folder)
@@ -199,7 +203,27 @@ def run_session_demo(args: argparse.Namespace, camera: str) -> int:
                           Microscope(session, args.exposures, args.interval))
     rows = summary_rows(session, run)
     print_summary(rows, run, folder)
+    if status == 0 and not args.exit:
+        serve_dashboard(folder, run, args)
     return status
+
+
+def serve_dashboard(folder: Path, run, args: argparse.Namespace) -> None:
+    """``appion serve`` on the demo's run (it resumes the run: nothing is processed
+    again) until Ctrl-C; the dashboard's address first."""
+    from appion.base.errors import AppionError
+    facility_toml(folder, 60.0, runname=run.runname, rundir=str(run.rundir))
+    service = start_service(folder, args.listen or DEFAULT_LISTEN, args.workers)
+    try:
+        service.wait_until_up()
+        print(f"\nDashboard: {service.url}/ (the session: {service.url}/sessions/{SESSION})",
+              flush=True)
+        keep_serving(service)
+    finally:
+        code = service.stop()
+    if code != 0:
+        raise AppionError(f"appion serve exited with status {code} when stopped: "
+                          f"{_last_error(service.log_path)} (log: {service.log_path})")
 
 
 def _process(steps: list, run, settings, microscope: Microscope) -> int:
@@ -335,13 +359,16 @@ def facility_toml_path(folder: Path) -> Path:
     return folder / "facility.toml"
 
 
-def facility_toml(folder: Path, interval: float) -> Path:
-    """The service's configuration: quick polling, run directories under ``runs/``."""
-    rundir = str(folder / "runs" / "{session}" / "{runname}")
+def facility_toml(folder: Path, interval: float, *, runname: str | None = None,
+                  rundir: str | None = None) -> Path:
+    """The service's configuration: quick polling, run directories under ``runs/``
+    (or the one-session demo's run)."""
+    rundir = rundir or str(folder / "runs" / "{session}" / "{runname}")
     idle_minutes = max(1.0, 10 * interval / 60)
     path = facility_toml_path(folder)
+    service = f"runname = {json.dumps(runname)}\n" if runname else ""
     path.write_text(
-        "[service]\npoll_seconds = 1\nlookback_hours = 1\n\n"
+        f"[service]\npoll_seconds = 1\nlookback_hours = 1\n{service}\n"
         f"[defaults]\nidle_minutes = {idle_minutes:g}\nrundir = {json.dumps(rundir)}\n\n"
         f"[auth]\ntokens = [{{ name = \"demo\", token_env = \"{TOKEN_ENV}\" }}]\n",
         encoding="utf-8")
@@ -582,7 +609,7 @@ def _serve_and_watch(service: Service, folder: Path, args: argparse.Namespace) -
         microscopes.stop.set()
         microscopes.join()
     print_facility_summary(sessions, service, folder)
-    if args.keep_serving:
+    if not args.exit:
         keep_serving(service)
     else:
         print("stopping appion serve (SIGTERM)", flush=True)
