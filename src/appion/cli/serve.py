@@ -55,6 +55,9 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--listen", metavar="HOST:PORT",
                        help="HTTP API and /metrics address (default from the config, else "
                             "127.0.0.1:8770)")
+    group.add_argument("--hash-password", action="store_true",
+                       help="read a password (typed, or one line on stdin), print its hash "
+                            "for facility.toml [auth] users, and exit")
     group.add_argument("--state-dir", metavar="DIR",
                        help="where the service keeps its state (default from the config, "
                             "else $APPION_HOME/serve)")
@@ -71,6 +74,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if options.hash_password:
+        return print_password_hash()
     import sinedon
     from appion.base.cluster import check_cluster_programs, open_cluster
     from appion.cli.runtime_options import runtime_settings
@@ -93,6 +98,22 @@ def run_command(options: argparse.Namespace, parser: argparse.ArgumentParser) ->
                                   default_preset=options.preset, state_dir=state_dir,
                                   cluster_description=handle.description)
         return _serve(service, config, listen, state_dir)
+
+
+def print_password_hash() -> int:
+    """``--hash-password``: a Django password hash for ``[auth] users``."""
+    import getpass
+    import sys
+
+    from appion.facility.dashboard.auth import hash_password
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the two passwords differ; run it again")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    print(hash_password(password))
+    return 0
 
 
 def _state_dir(options: argparse.Namespace, config) -> Path:

@@ -4,8 +4,7 @@ People are listed in facility.toml's ``[auth]`` section with a Django password h
 
     users = [{ name = "alice", password_hash = "pbkdf2_sha256$1000000$..." }]
 
-(make one with ``python -c "from django.conf import settings; settings.configure();
-from django.contrib.auth.hashers import make_password; print(make_password('...'))"``).
+(``appion serve --hash-password`` makes one: :func:`hash_password`).
 No database is involved: a login is a cookie signed (:mod:`django.core.signing`) with
 the server's secret, which holds the user's name and a random nonce, and which is
 ``HttpOnly`` and ``SameSite=Strict``.  A control request made with that cookie must
@@ -45,9 +44,18 @@ SECRET_NAME = "web-secret"
 SALT = "appion.facility.dashboard.login"
 #: Django's password hashers (``django.contrib.auth.hashers``).
 HASHERS = ("pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt")
-HASH_HINT = ("make one with: python -c \"from django.conf import settings; "
-             "settings.configure(); from django.contrib.auth.hashers import make_password; "
-             "print(make_password(input()))\"")
+HASH_HINT = "make one with: appion serve --hash-password"
+
+
+def hash_password(password: str) -> str:
+    """A Django password hash of ``password`` (the default hasher, PBKDF2-SHA256)."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
+    if not settings.configured:
+        settings.configure()
+    if not password:
+        raise UsageError("an empty password cannot be used; type one")
+    return str(make_password(password))
 
 
 @dataclass(frozen=True)
