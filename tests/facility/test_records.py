@@ -58,7 +58,7 @@ def test_refresh_reads_each_stored_image_once(session):
     assert records.values[2] == {"drift_total_a": 1.0, "ice_thickness_nm": 35.0}
     assert records.image_flags(1) == {"thumbnail": True, "preview": False, "spectrum": False}
     records.refresh([motion, ctf], None, [{1, 2}, {101, 102}])
-    assert motion.asked == [[1, 2]] and ctf.asked == [[101], [102]]
+    assert motion.asked == [[2, 1]] and ctf.asked == [[101], [102]]
     assert records.values[2]["resolution_a"] == 9.0
 
 
@@ -95,3 +95,12 @@ def test_quality_window_holds_exposures_through_every_step(session):
     quality = records.quality(lambda exposure: exposure in (1, 2))
     assert [(q.image_id, q.ctf_resolution_a, q.drift_a) for q in quality] == [
         (1, 4.0, 5.0), (2, 9.0, 1.0)]
+
+
+def test_a_large_backlog_is_read_over_several_refreshes_newest_first(session):
+    records, motion, ctf = session
+    records.refresh([motion, ctf], None, [{1, 2, 3}, set()], limit=2)
+    assert motion.asked == [[3, 2]]
+    records.refresh([motion, ctf], None, [{1, 2, 3}, set()], limit=2)
+    assert motion.asked == [[3, 2], [1]]
+    assert records.values[1]["drift_total_a"] == 5.0

@@ -30,6 +30,8 @@ SERIES_COLUMNS = ("image_id", "acquired_at", "drift_total_a", "defocus1_a", "def
                   "astigmatism_angle_deg", "resolution_a", "ice_thickness_nm")
 STATUSES = ("done", "failed", "running", "pending")
 MAX_PER_PAGE = 500
+#: At most this many images per step are read by one refresh.
+REFRESH_BATCH = 1000
 
 
 def summaries_of(step: Step, run: RunContext, image_ids: Sequence[int]
@@ -60,13 +62,15 @@ class ExposureRecords:
     # -------------------------------------------------------------- refresh
 
     def refresh(self, steps: Sequence[Step], run: RunContext,
-                done: Sequence[set[int]]) -> int:
+                done: Sequence[set[int]], limit: int = REFRESH_BATCH) -> int:
         """Read what the steps stored since the last refresh (``done[i]``: the ids step
-        ``i`` has stored) and the ice thickness of new exposures; returns how many
-        images were read."""
+        ``i`` has stored), newest first and at most ``limit`` images per step, and the
+        ice thickness of new exposures; returns how many images were read.  A session
+        resumed with tens of thousands of results is read over several refreshes, so
+        that the service's loop is never held up for long."""
         read = self._read_ice()
         for index, step in enumerate(steps):
-            new = sorted(done[index] - self._summarized[index])
+            new = sorted(done[index] - self._summarized[index], reverse=True)[:limit]
             if not new:
                 continue
             for image_id, summary in summaries_of(step, run, new).items():
@@ -140,7 +144,8 @@ class ExposureRecords:
             raise ValueError(f"cannot sort by {sort!r}; use acquired_at or one of "
                              f"{', '.join(VALUE_KEYS)}")
         known = [i for i in acquired if self.values.get(i, {}).get(sort) is not None]
-        unknown = sorted((i for i in acquired if i not in set(known)),
+        known_set = set(known)
+        unknown = sorted((i for i in acquired if i not in known_set),
                          key=lambda i: acquired[i], reverse=True)
         known.sort(key=lambda i: (self.values[i][sort], acquired[i]), reverse=descending)
         return known + unknown
