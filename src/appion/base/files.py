@@ -126,6 +126,27 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """A file of ``data`` as given (an encoded image, …)."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
+
+
+def write_jpeg(path: str | Path, pixels: np.ndarray, quality: int = 85) -> Path:
+    """8-bit pixels (grey, or RGB in the last axis) as a JPEG file (imagecodecs)."""
+    import imagecodecs
+    return write_bytes(path, bytes(imagecodecs.jpeg8_encode(
+        np.ascontiguousarray(pixels, dtype=np.uint8), level=quality)))
+
+
+def write_png(path: str | Path, pixels: np.ndarray, level: int = 6) -> Path:
+    """8-bit pixels (grey, or RGB in the last axis) as a PNG file (imagecodecs)."""
+    import imagecodecs
+    return write_bytes(path, bytes(imagecodecs.png_encode(
+        np.ascontiguousarray(pixels, dtype=np.uint8), level=level)))
+
+
 def write_mrc(path: str | Path, data: np.ndarray, pixel_size_a=None) -> Path:
     """An MRC file of ``data`` as given (its dtype sets the mode) with its pixel size in Å
     (a number, or the ``voxel_size`` record of another MRC file)."""

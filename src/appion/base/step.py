@@ -31,7 +31,10 @@ A step that can report what it stored (:class:`ReportingStep`, read by ``appion
 serve``) also has ``summaries(run, image_ids) -> {image_id: dict}`` (the stored
 results of those images of the run, plain JSON-able values, images without a stored
 result omitted) and ``classic_runs(session_id) -> [run name]`` (the runs of its kind
-already recorded for the session in the classic tables, by any program).
+already recorded for the session in the classic tables, by any program).  It may
+also have ``details(run, image_id) -> dict`` (:class:`DetailedStep`): everything
+about one image for its page (``{}`` when the run has not stored it); a
+``ReportingStep`` without it still reports (:func:`step_details` answers ``{}``).
 
 A task that raises is retried only when its error may heal
 (:func:`appion.base.errors.is_retryable`).  Tasks and results are frozen
@@ -128,6 +131,28 @@ class ReportingStep(Step, Protocol):
     def classic_runs(self, session_id: int) -> list[str]: ...
 
 
+@runtime_checkable
+class DetailedStep(ReportingStep, Protocol):
+    """A reporting step that also tells everything about one image, for its page.
+
+    ``details(run, image_id)``: plain JSON-able values about one image of ``run`` (an
+    id the step takes), read on the controller side: the step's stored values beyond
+    the summary (a trajectory, a 1D profile), the run's files of it (absolute paths,
+    ``None`` when absent) and the run's stored parameters.  ``{}`` when the run has
+    not stored that image (or it is unknown).  Optional: a :class:`ReportingStep`
+    need not have it.
+    """
+
+    def details(self, run: RunContext, image_id: int) -> dict[str, Any]: ...
+
+
+def step_details(step: Step, run: RunContext, image_id: int) -> dict[str, Any]:
+    """``step.details(run, image_id)`` for a :class:`DetailedStep`, else ``{}``."""
+    if isinstance(step, DetailedStep):
+        return step.details(run, image_id)
+    return {}
+
+
 class RunIds:
     """The id of a step's run row (``ApDDStackRunData``, ``ApAceRunData`` …) for each
     run, found with ``find(run)`` until the row exists and then kept: the one way every
@@ -167,4 +192,5 @@ class RunIds:
         return found
 
 
-__all__ = ["ClassicStep", "ReportingStep", "RunContext", "RunIds", "Step"]
+__all__ = ["ClassicStep", "DetailedStep", "ReportingStep", "RunContext", "RunIds", "Step",
+           "step_details"]

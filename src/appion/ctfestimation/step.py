@@ -28,7 +28,11 @@ from appion.ctfestimation.contract import (
 )
 from appion.ctfestimation.engines import ENGINES
 from appion.ctfestimation.retrieve import metadata
-from appion.ctfestimation.retrieve.summaries import classic_ctf_runs, ctf_summaries
+from appion.ctfestimation.retrieve.summaries import (
+    classic_ctf_runs,
+    ctf_details,
+    ctf_summaries,
+)
 from appion.ctfestimation.store import results
 
 log = logging.getLogger(__name__)
@@ -216,12 +220,23 @@ class CtfStep:
                   ) -> dict[int, dict[str, Any]]:
         """``{micrograph id: {defocus1_a, defocus2_a, astigmatism_angle_deg, resolution_a,
         resolution_source, cross_correlation, amplitude_contrast, confidence}}`` of the
-        micrographs this run has a CTF for
+        micrographs this run has a CTF for, with ``spectrum_path`` and ``profile_path``
+        (absolute) where the worker-made files exist
         (:func:`~appion.ctfestimation.retrieve.summaries.ctf_summaries`)."""
         run_id = self._run_ids.get(run)
         if run_id is None or not image_ids:
             return {}
-        return ctf_summaries(run_id, image_ids)
+        return ctf_summaries(run_id, image_ids, rundir=run.rundir)
+
+    def details(self, run: RunContext, image_id: int) -> dict[str, Any]:
+        """Everything about one micrograph of this run: ``profile``, ``files``,
+        ``parameters`` (:func:`~appion.ctfestimation.retrieve.summaries.ctf_details`);
+        ``{}`` when the run has no CTF of it."""
+        run_id = self._run_ids.get(run)
+        if run_id is None:
+            return {}
+        return ctf_details(run_id, image_id, rundir=run.rundir,
+                           image_path=run.session.get("image_path"))
 
     def classic_runs(self, session_id: int) -> list[str]:
         """The session's CTF runs (``ApAceRunData``), oldest first."""

@@ -3,14 +3,16 @@
 :func:`run_task` reads the micrograph (:func:`appion.base.files.read_mrc`), runs the
 task's engine (``builtin``, ``ctffind4`` or ``gctf``, from :data:`.engines.ENGINES`),
 judges the fit on the micrograph's own spectrum (classic ctfdisplay scores) and writes
-the graph files into ``<rundir>/opimages``.  A micrograph with NaN/Inf pixels or one
-value everywhere, or a fit with a value that is not finite or a defocus outside the
-search range, fails its image with one line (:class:`InputFileError`, not retried).
-This module never imports ``sinedon`` or Django.
+the graph files into ``<rundir>/opimages``, with, for ``appion serve``'s pages, the
+spectrum image and the 1D profile of the fit (:func:`write_display_files`).  A
+micrograph with NaN/Inf pixels or one value everywhere, or a fit with a value that is
+not finite or a defocus outside the search range, fails its image with one line
+(:class:`InputFileError`, not retried).  This module never imports ``sinedon`` or Django.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -21,9 +23,9 @@ import numpy as np
 
 from appion.base.calc.internal import validate
 from appion.base.errors import InputFileError
-from appion.base.files import atomic_path, read_mrc, write_mrc
+from appion.base.files import atomic_path, read_mrc, write_mrc, write_png, write_text
 from appion.ctfestimation import output
-from appion.ctfestimation.calc.internal import diagnostics
+from appion.ctfestimation.calc.internal import diagnostics, display
 from appion.ctfestimation.calc.internal.estimator import Estimate
 from appion.ctfestimation.calc.internal.scores import ctf_scores
 from appion.ctfestimation.calc.internal.spectrum import fitting_box, power_spectrum
@@ -116,6 +118,7 @@ def run_task(task: CtfTask) -> CtfResult:
     task, engine_output, estimate = estimate_task(task, image)
     scores = ctf_scores(estimate.profile, task.search.resmin_a)
     graphs = write_graphs(task, estimate, scores, engine_output)
+    write_display_files(task, estimate)
     return make_result(task, estimate.fit, scores, graphs, engine_output,
                        time.monotonic() - started)
 
@@ -137,6 +140,18 @@ def write_graphs(task: CtfTask, estimate: Estimate, scores: CtfScores,
         estimate.profile, fit, search, opimages / f"{name}-plots.png",
         resolutions={"80%": scores.resolution_80_percent, "50%": scores.resolution_50_percent})
     return graph1.name, graph2.name, graph3.name, graph4.name
+
+
+def write_display_files(task: CtfTask, estimate: Estimate) -> tuple[str, str]:
+    """``<name>.spectrum.png`` and ``<name>.profile.json`` in ``<rundir>/opimages``
+    (:mod:`~appion.ctfestimation.calc.internal.display`), of the spectrum and the fit
+    the worker has already; their paths."""
+    spectrum_path, profile_path = display.display_paths(task.output_dir, task.name)
+    write_png(spectrum_path, display.spectrum_pixels(estimate.spectrum, estimate.fit,
+                                                     estimate.parameters))
+    record = display.profile_record(estimate.profile, estimate.fit)
+    write_text(profile_path, json.dumps(record, allow_nan=False, separators=(",", ":")))
+    return spectrum_path, profile_path
 
 
 def write_power_mrc(path: Path, comparison: np.ndarray, search: SearchParameters,
@@ -168,4 +183,5 @@ def make_result(task: CtfTask, fit: CtfFit, scores: CtfScores, graphs: tuple[str
 
 
 __all__ = ["check_fit", "check_program", "estimate_task", "fit_box_to_image",
-           "fitting_search", "read_micrograph", "run_task", "write_graphs"]
+           "fitting_search", "read_micrograph", "run_task", "write_display_files",
+           "write_graphs"]

@@ -11,7 +11,6 @@ chosen engine (``motioncor2`` by default, as classic; ``motioncor3``; ``builtin`
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from appion.base.calc.internal.names import plain_file_name
 from appion.base.step import RunContext, RunIds
 from appion.motioncorrection import worker
 from appion.motioncorrection.calc.internal import params as P
+from appion.motioncorrection.calc.internal.display import aligned_output_path
 from appion.motioncorrection.calc.internal.references import reference_files, reference_plan
 from appion.motioncorrection.contract import (
     MotionCorParameters,
@@ -29,7 +29,11 @@ from appion.motioncorrection.contract import (
 from appion.motioncorrection.engines import ENGINES
 from appion.motioncorrection.engines.motioncor import build_args
 from appion.motioncorrection.retrieve.metadata import find_frames_file, load_image_metadata
-from appion.motioncorrection.retrieve.summaries import classic_motion_runs, motion_summaries
+from appion.motioncorrection.retrieve.summaries import (
+    classic_motion_runs,
+    motion_details,
+    motion_summaries,
+)
 from appion.motioncorrection.store.results import done_sources, find_run, save_run, store_aligned
 
 
@@ -93,7 +97,7 @@ class MotionCorrectionStep:
         plan = reference_plan(meta, self.options.motioncor, rundir, P.input_format(input_path))
         params = P.make_parameters(
             meta, self.options.motioncor, input_path=input_path,
-            output_path=os.path.join(rundir, f"{name}_c.mrc"),
+            output_path=aligned_output_path(rundir, name),
             references=reference_files(plan))
         return MotionCorTask(
             image_id=meta.image_id, engine=self.options.engine, params=params,
@@ -132,12 +136,24 @@ class MotionCorrectionStep:
     def summaries(self, run: RunContext, image_ids: Sequence[int]
                   ) -> dict[int, dict[str, Any]]:
         """``{exposure id: {aligned_image_id, aligned_filename, drift_total_a, frames}}``
-        of the exposures this run has stored
+        of the exposures this run has stored, with ``thumbnail_path`` and
+        ``preview_path`` (absolute) where the worker-made images exist
         (:func:`~appion.motioncorrection.retrieve.summaries.motion_summaries`)."""
         run_id = self._run_ids.get(run)
         if run_id is None or not image_ids:
             return {}
-        return motion_summaries(run_id, image_ids, prefer_dw=self.options.hand_on_dw)
+        return motion_summaries(run_id, image_ids, prefer_dw=self.options.hand_on_dw,
+                                rundir=run.rundir)
+
+    def details(self, run: RunContext, image_id: int) -> dict[str, Any]:
+        """Everything about one exposure of this run: ``trajectory_a``, ``files``,
+        ``parameters`` (:func:`~appion.motioncorrection.retrieve.summaries.
+        motion_details`); ``{}`` when the run has not stored it."""
+        run_id = self._run_ids.get(run)
+        if run_id is None:
+            return {}
+        return motion_details(run_id, image_id, rundir=run.rundir,
+                              image_path=run.session.get("image_path"))
 
     def classic_runs(self, session_id: int) -> list[str]:
         """The session's motion-correction runs (``ApDDStackRunData``), oldest first."""

@@ -3,8 +3,9 @@
 :func:`run_task` writes the exposure's missing reference files (gain link, dark,
 defect map, FmIntFile: each once per reference, atomically, so that workers
 sharing a reference may race), runs the task's engine, which writes the sums in
-Leginon's orientation, and writes the classic ``_st_Log.txt``.  Nothing here
-reaches a database.
+Leginon's orientation, writes the classic ``_st_Log.txt`` and, for ``appion serve``'s
+pages, a thumbnail and a preview JPEG of the aligned (non-weighted) sum, whichever
+engine made it (:func:`write_display_images`).  Nothing here reaches a database.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ import os
 
 import numpy as np
 
+from appion.base.calc.internal.images import display_images
 from appion.base.errors import InputFileError, InputNotReady
-from appion.base.files import atomic_path, read_mrc, write_mrc, write_text
+from appion.base.files import atomic_path, read_mrc, write_jpeg, write_mrc, write_text
 from appion.motioncorrection.calc.internal import params as P
+from appion.motioncorrection.calc.internal.display import (
+    PREVIEW_PX,
+    THUMBNAIL_PX,
+    display_paths,
+)
 from appion.motioncorrection.contract import MotionCorResult, MotionCorTask, ReferencePlan
 from appion.motioncorrection.engines import ENGINES
 
@@ -35,7 +42,22 @@ def run_task(task: MotionCorTask) -> MotionCorResult:
     write_text(task.st_log_path, P.motioncorr_log(positions))
     if result.log_path is None and result.log_text:
         write_text(task.raw_log_path, result.log_text)
+    write_display_images(result.aligned_path, task.params.output_path)
     return result
+
+
+def write_display_images(aligned_path: str, named_after: str | None = None
+                         ) -> tuple[str, str]:
+    """The thumbnail and the preview of the aligned sum at ``aligned_path``, contrast
+    stretched, named after ``named_after`` (default: the sum itself,
+    :func:`~appion.motioncorrection.calc.internal.display.display_paths`); their paths."""
+    data = read_mrc(aligned_path, "aligned sum", "check the motion correction's output")
+    image = data[0] if data.ndim == 3 else data
+    thumbnail_path, preview_path = display_paths(named_after or aligned_path)
+    preview, thumbnail = display_images(image, (PREVIEW_PX, THUMBNAIL_PX))
+    write_jpeg(preview_path, preview)
+    write_jpeg(thumbnail_path, thumbnail)
+    return thumbnail_path, preview_path
 
 
 def write_references(plan: ReferencePlan) -> None:
@@ -73,4 +95,4 @@ def _dark(plan: ReferencePlan) -> np.ndarray | None:
     return read_mrc(plan.dark_source, "dark reference")
 
 
-__all__ = ["check_program", "run_task", "write_references"]
+__all__ = ["check_program", "run_task", "write_display_images", "write_references"]

@@ -24,6 +24,7 @@ from appion.particlepicking.contract import PickOptions, PickResult, PickTask
 from appion.particlepicking.engines import ENGINES
 from appion.particlepicking.retrieve.summaries import (
     classic_pick_runs,
+    pick_details,
     pick_summaries,
     picking_tables_exist,
 )
@@ -121,6 +122,17 @@ class PickStep:
         if run_id is None:
             return {}
         return pick_summaries(run_id, run.rundir, image_ids)
+
+    def details(self, run: RunContext, image_id: int) -> dict[str, Any]:
+        """Everything about one micrograph of this run: ``particles``, ``parameters``
+        (:func:`~appion.particlepicking.retrieve.summaries.pick_details`); ``{}`` when
+        the run has not picked it."""
+        if not picking_tables_exist():
+            return {}
+        run_id = self._run_ids.get(run)
+        if run_id is None:
+            return {}
+        return pick_details(run_id, run.rundir, image_id)
 
     def classic_runs(self, session_id: int) -> list[str]:
         """The session's picking runs (``ApSelectionRunData``), oldest first."""

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import sinedon
-from appion.particlepicking.store.results import EMPTY, MARKER_FOLDER, PENDING
+from appion.base.calc.internal.plain import plain_row
+from appion.particlepicking.store.results import EMPTY, MARKER_FOLDER, PARAMS_COLUMNS, PENDING
 
 _CHUNK = 500
 
@@ -71,6 +72,27 @@ def pick_summaries(selectionrun_id: int, rundir: str | Path, image_ids: Iterable
     return {image: {"particles": int(counts.get(image, 0))} for image in sorted(done)}
 
 
+def run_parameters(selectionrun_id: int) -> dict[str, Any]:
+    """The run's parameter row (``ApDogParamsData`` for the DoG picker, else
+    ``ApSelectionParamsData``) as plain values; ``{}`` without one."""
+    run = sinedon.rows_by_ids("ApSelectionRunData", [int(selectionrun_id)],
+                              fields=tuple(PARAMS_COLUMNS.values())).get(int(selectionrun_id))
+    for table, column in PARAMS_COLUMNS.items():
+        params_id = (run or {}).get(column)
+        if params_id is not None:
+            return plain_row(sinedon.rows_by_ids(table, [int(params_id)]).get(int(params_id)))
+    return {}
+
+
+def pick_details(selectionrun_id: int, rundir: str | Path, image_id: int) -> dict[str, Any]:
+    """Everything about one micrograph of the run (``{}`` when the run has not picked it):
+    ``particles`` (its count) and ``parameters`` (:func:`run_parameters`)."""
+    summary = pick_summaries(selectionrun_id, rundir, [image_id]).get(int(image_id))
+    if summary is None:
+        return {}
+    return {"particles": summary["particles"], "parameters": run_parameters(selectionrun_id)}
+
+
 def classic_pick_runs(session_id: int) -> list[str]:
     """Names of the session's ``ApSelectionRunData`` runs (any picker, hidden ones too),
     oldest first; ``[]`` when the site has no such table."""
@@ -85,4 +107,5 @@ def classic_pick_runs(session_id: int) -> list[str]:
     return names
 
 
-__all__ = ["classic_pick_runs", "particle_counts", "pick_summaries", "picking_tables_exist"]
+__all__ = ["classic_pick_runs", "particle_counts", "pick_details", "pick_summaries",
+           "picking_tables_exist", "run_parameters"]
