@@ -32,6 +32,15 @@ MYSQL_USER = os.environ.get("APPION_TEST_MYSQL_USER", "root")
 MYSQL_PASSWORD = os.environ.get("APPION_TEST_MYSQL_PASSWORD", "")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Slurm tests share one single-node cluster: they run in the serial part of
+    ``make test`` (``-m serial``), after the parallel part."""
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.serial)
+
+
 def services_required() -> bool:
     return os.environ.get("APPION_REQUIRE_SERVICES") == "1"
 

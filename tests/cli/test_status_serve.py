@@ -106,7 +106,8 @@ def test_status_serve_with_a_token_from_the_environment(open_server, cli):
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.splitlines() == [
         f"appion: error: appion serve at {open_server} answered 401: missing or unknown API "
-        "token; send Authorization: Bearer <token>; give an API token with --token-env NAME"]
+        "token; send Authorization: Bearer <token>, or log in at /login; give an API token "
+        "with --token-env NAME"]
 
     done = cli(["appion", "status", "--serve", open_server, "--token-env", TOKEN_ENV],
                env={**plain_env(), TOKEN_ENV: SECRET})

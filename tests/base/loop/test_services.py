@@ -77,6 +77,7 @@ def _start_mariadb() -> None:
 
 @pytest.mark.mariadb
 @pytest.mark.slow
+@pytest.mark.serial
 def test_the_controller_survives_a_mariadb_restart(mariadb_session, mariadb_db, tmp_path):
     session, db = mariadb_session, mariadb_db
     if os.environ.get("APPION_DISRUPTIVE_TESTS") != "1":
