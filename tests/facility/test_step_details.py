@@ -19,34 +19,15 @@ import pytest
 
 from appion.base.step import DetailedStep, ReportingStep, RunContext, step_details
 from appion.ctfestimation.calc.internal.display import display_paths as ctf_paths
-from appion.ctfestimation.contract import CtfOptions
-from appion.ctfestimation.step import CtfStep
 from appion.motioncorrection.calc.internal.display import aligned_output_path, display_paths
 from appion.motioncorrection.calc.internal.drift import trajectory_positions
-from appion.motioncorrection.contract import MotionCorStepOptions
-from appion.motioncorrection.step import MotionCorrectionStep
-from appion.particlepicking.contract import DogOptions, PickOptions
-from appion.particlepicking.step import PickStep
-
-simulation = pytest.importorskip("appion.simulation.session",
-                                 reason="the simulator has not landed yet")
+from tests.facility.chain import NO_SUCH_IMAGE, RUNNAME, chain_steps, process_session
 
 SESSION = "sim25mar03v"
-RUNNAME = "chain1"
-FLAGS = ["--motioncor-engine", "builtin", "--doseweight", "--ctf-engine", "builtin",
-         "--fieldsize", "512", "--resmax", "5", "--diam", "60", "--pick-bin", "2", "--invert",
-         "--no-wait", "--max-workers", "1"]
-NO_SUCH_IMAGE = 987654321
-
-
-def _steps() -> tuple[MotionCorrectionStep, CtfStep, PickStep]:
-    return (MotionCorrectionStep(MotionCorStepOptions(engine="builtin", preset="enn")),
-            CtfStep(CtfOptions(engine="builtin", fieldsize=512, resmax=5.0)),
-            PickStep(PickOptions(dog=DogOptions(diameter_a=60.0, bin=2, invert=True))))
 
 
 def test_the_steps_are_detailed_and_a_step_without_details_tells_nothing():
-    for step in _steps():
+    for step in chain_steps():
         assert isinstance(step, DetailedStep), step.name
 
     class Reporting:
@@ -70,18 +51,7 @@ def test_the_steps_are_detailed_and_a_step_without_details_tells_nothing():
 @pytest.fixture
 def processed(db, tmp_path, cli):
     """The simulated session (2 exposures) after the real ``appion pipeline`` run."""
-    import sinedon
-    session = simulation.simulate_session(tmp_path / "sim", SESSION, camera="k3", exposures=2,
-                                          size="small", extras=False)
-    rundir = tmp_path / "appion" / SESSION / "pipeline" / RUNNAME
-    done = cli(["appion", "pipeline", f"--projectid={db.projectid}", f"--session={SESSION}",
-                "--preset=enn", f"--rundir={rundir}", f"--runname={RUNNAME}",
-                "--steps", "motioncor,ctf,pick", *FLAGS], env=db.env)
-    assert done.returncode == 0, done.stderr
-    db.setup()
-    row = sinedon.get("SessionData", {"id": session.session_id})
-    run = RunContext(runname=RUNNAME, rundir=rundir, projectid=db.projectid, session=row)
-    return session, run
+    return process_session(db, tmp_path, cli, SESSION)
 
 
 def _file(path: str | None) -> Path:
@@ -180,7 +150,7 @@ def _check_pick(pick, run, aligned_ids) -> None:
 
 def test_details_agree_with_the_stored_rows(processed):
     session, run = processed
-    motion, ctf, pick = _steps()
+    motion, ctf, pick = chain_steps()
     aligned_ids = _check_motion(motion, run, session)
     _check_ctf(ctf, run, aligned_ids)
     _check_pick(pick, run, aligned_ids)

@@ -17,42 +17,24 @@ import pytest
 
 from appion.base.step import ReportingStep, RunContext
 from appion.ctfestimation.calc.internal.summary import ctf_summary
-from appion.ctfestimation.contract import CtfOptions
-from appion.ctfestimation.step import CtfStep
 from appion.motioncorrection.calc.internal.drift import (
     parse_sequence,
     path_length,
     total_drift_a,
     trajectory_positions,
 )
-from appion.motioncorrection.contract import MotionCorStepOptions
-from appion.motioncorrection.step import MotionCorrectionStep
-from appion.particlepicking.contract import DogOptions, PickOptions, PickResult
-from appion.particlepicking.step import PickStep
+from appion.particlepicking.contract import PickResult
 from appion.particlepicking.store.results import MARKER_FOLDER
-
-simulation = pytest.importorskip("appion.simulation.session",
-                                 reason="the simulator has not landed yet")
+from tests.facility.chain import NO_SUCH_IMAGE, RUNNAME, chain_steps, process_session
 
 SESSION = "sim25mar03s"
-RUNNAME = "chain1"
 DEFOCUS_TOLERANCE_A = 300.0
 #: The simulator's defocus range (1–3 µm) widened by half its largest astigmatism (800 Å).
 DEFOCUS_RANGE_A = (1.0e4 - 400.0, 3.0e4 + 400.0)
-FLAGS = ["--motioncor-engine", "builtin", "--doseweight", "--ctf-engine", "builtin",
-         "--fieldsize", "512", "--resmax", "5", "--diam", "60", "--pick-bin", "2", "--invert",
-         "--no-wait", "--max-workers", "1"]
-NO_SUCH_IMAGE = 987654321
-
-
-def _steps() -> tuple[MotionCorrectionStep, CtfStep, PickStep]:
-    return (MotionCorrectionStep(MotionCorStepOptions(engine="builtin", preset="enn")),
-            CtfStep(CtfOptions(engine="builtin", fieldsize=512, resmax=5.0)),
-            PickStep(PickOptions(dog=DogOptions(diameter_a=60.0, bin=2, invert=True))))
 
 
 def test_the_three_steps_report_and_a_step_without_the_methods_does_not():
-    for step in _steps():
+    for step in chain_steps():
         assert isinstance(step, ReportingStep), step.name
 
     class Plain:
@@ -71,18 +53,7 @@ def test_the_three_steps_report_and_a_step_without_the_methods_does_not():
 @pytest.fixture
 def processed(db, tmp_path, cli):
     """The simulated session (2 exposures) after the real ``appion pipeline`` run."""
-    import sinedon
-    session = simulation.simulate_session(tmp_path / "sim", SESSION, camera="k3", exposures=2,
-                                          size="small", extras=False)
-    rundir = tmp_path / "appion" / SESSION / "pipeline" / RUNNAME
-    done = cli(["appion", "pipeline", f"--projectid={db.projectid}", f"--session={SESSION}",
-                "--preset=enn", f"--rundir={rundir}", f"--runname={RUNNAME}",
-                "--steps", "motioncor,ctf,pick", *FLAGS], env=db.env)
-    assert done.returncode == 0, done.stderr
-    db.setup()
-    row = sinedon.get("SessionData", {"id": session.session_id})
-    run = RunContext(runname=RUNNAME, rundir=rundir, projectid=db.projectid, session=row)
-    return session, run
+    return process_session(db, tmp_path, cli, SESSION)
 
 
 def _aligned(session) -> dict[int, dict[str, dict]]:
@@ -100,7 +71,7 @@ def _aligned(session) -> dict[int, dict[str, dict]]:
 def test_summaries_agree_with_the_stored_rows_and_the_truth(processed):
     import sinedon
     session, run = processed
-    motion, ctf, pick = _steps()
+    motion, ctf, pick = chain_steps()
     aligned = _aligned(session)
     exposure_ids = [exposure.image_id for exposure in session.images]
     plain_ids = [aligned[i]["-a"]["id"] for i in exposure_ids]
@@ -183,7 +154,7 @@ def test_summaries_agree_with_the_stored_rows_and_the_truth(processed):
 def test_classic_runs_name_the_session_runs_only(processed):
     import sinedon
     session, run = processed
-    motion, ctf, pick = _steps()
+    motion, ctf, pick = chain_steps()
     for step in (motion, ctf, pick):
         assert step.classic_runs(session.session_id) == [RUNNAME], step.name
         assert step.classic_runs(session.reference_session_id) == [], step.name
@@ -208,7 +179,7 @@ def test_without_the_picking_tables_picking_reports_nothing(sqlite_db, tmp_path)
     with connections[sinedon.APPION].cursor() as cursor:
         cursor.execute("DROP TABLE `ApParticleData`")
         cursor.execute("DROP TABLE `ApSelectionRunData`")
-    pick = _steps()[2]
+    pick = chain_steps()[2]
     run = RunContext(runname=RUNNAME, rundir=tmp_path, projectid=sqlite_db.projectid,
                      session={"id": 1})
     assert pick.classic_runs(1) == []
