@@ -38,13 +38,19 @@ Per size (``sizes.<N>``):
   ``--page-loads`` loads of ``/sessions/<name>``, each in a fresh context: cold
   cache): ``dom_content_loaded_ms`` and ``plots_drawn_ms`` (navigation start to the
   page's ``data-plots-drawn`` mark: every plot drawn from ``/series``), both median
-  and max; ``plotly_loaded_ms`` (``plotly.min.js`` loaded and run) and
-  ``series_received_ms`` (the ``/series`` answer received), on the same clock;
+  and max; ``plots_shown_ms`` (to ``data-plots-shown``: the plots in the first screen
+  drawn, when the page draws those first); ``plotly_loaded_ms`` (``plotly.min.js``
+  loaded and run) and
+  ``series_received_ms`` (the ``/series`` answer received), on the same clock, and
+  ``series_requests`` (how many were made: 1 when a preload was used);
   ``long_tasks``: the main thread's tasks over 50 ms until the plots were
   drawn (count, longest, total blocking time: the sum of each one's time over 50 ms);
   ``zoom_ms``: ``Plotly.relayout`` of the defocus plot (three traces of N points)
   zooming into the middle half of the time axis and back, to the next frame
-  (median, p95 of 10); ``webgl`` and ``trace_type``: whether the plots use WebGL.
+  (median, p95 of 10); ``zoom_detail_ms``: the same to the frame after the page redrew
+  the points of the new range (its ``data-detail`` mark; when the page draws a thinned
+  overview and the zoomed range in detail); ``webgl`` and ``trace_type``: whether the
+  plots use WebGL; ``page_errors``: the page's uncaught errors, if any.
 
 ``target_met`` (per size): the session page's HTML and ``/series`` each answer in
 under a second (median), and, when the browser ran, the plots are drawn within a
@@ -243,7 +249,7 @@ def page_requests(api: str, name: str, exposure: int, repeats: int) -> dict[str,
 
 
 INIT_SCRIPT = """
-window.__bench = { longtasks: [], drawnAt: null, plotlyAt: null };
+window.__bench = { longtasks: [], drawnAt: null, shownAt: null, plotlyAt: null };
 document.addEventListener("load", (event) => {
   if (event.target && event.target.id === "plotly") window.__bench.plotlyAt = performance.now();
 }, true);
@@ -256,10 +262,14 @@ try {
 } catch (error) { window.__bench.noLongtasks = String(error); }
 new MutationObserver(() => {
   const body = document.body;
+  if (window.__bench.shownAt === null && body && body.dataset.plotsShown === "yes") {
+    window.__bench.shownAt = performance.now();
+  }
   if (window.__bench.drawnAt === null && body && body.dataset.plotsDrawn === "yes") {
     window.__bench.drawnAt = performance.now();
   }
-}).observe(document, { attributes: true, subtree: true, attributeFilter: ["data-plots-drawn"] });
+}).observe(document, { attributes: true, subtree: true,
+                       attributeFilter: ["data-plots-drawn", "data-plots-shown"] });
 """
 
 ZOOM_SCRIPT = """
@@ -268,19 +278,34 @@ async () => {
   const axis = node._fullLayout.xaxis;
   const [a, b] = axis.range.map((value) => axis.r2l(value));
   const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
-  const times = [];
+  // detail: until the page redrew the zoomed range's points (data-detail changes), when
+  // it does (none within 5 s: the page has no such step)
+  const detail = async () => {
+    const before = node.dataset.detail;
+    if (before === undefined && !node.appionSeries) return null;
+    const started = performance.now();
+    while (node.dataset.detail === before) {
+      if (performance.now() - started > 5000) return null;
+      await frame();
+    }
+    await frame();
+    return performance.now();
+  };
+  const times = [], details = [];
   for (let i = 0; i < 5; i++) {
-    let started = performance.now();
-    const middle = [axis.l2r(a + (b - a) / 4), axis.l2r(b - (b - a) / 4)];
-    await Plotly.relayout(node, { "xaxis.range": middle });
-    await frame();
-    times.push(performance.now() - started);
-    started = performance.now();
-    await Plotly.relayout(node, { "xaxis.autorange": true });
-    await frame();
-    times.push(performance.now() - started);
+    for (const change of [
+        { "xaxis.range": [axis.l2r(a + (b - a) / 4), axis.l2r(b - (b - a) / 4)] },
+        { "xaxis.autorange": true }]) {
+      const started = performance.now();
+      const redrawn = detail();
+      await Plotly.relayout(node, change);
+      await frame();
+      times.push(performance.now() - started);
+      const done = await redrawn;
+      if (done !== null) details.push(done - started);
+    }
   }
-  return times;
+  return { times, details };
 }
 """
 
@@ -299,7 +324,8 @@ def browser_measure(api: str, name: str, loads: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
     url = f"{api}/sessions/{name}"
     dcl, drawn, longest, blocking, counts = [], [], [], [], []
-    plotly, series = [], []
+    plotly, series, shown = [], [], []
+    errors: list[str] = []
     report: dict[str, Any] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
@@ -309,6 +335,7 @@ def browser_measure(api: str, name: str, loads: int) -> dict[str, Any]:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 try:
                     page = context.new_page()
+                    page.on("pageerror", lambda error: errors.append(str(error)))
                     page.add_init_script(INIT_SCRIPT)
                     page.goto(url, wait_until="domcontentloaded", timeout=120_000)
                     page.wait_for_function("window.__bench.drawnAt !== null",
@@ -316,12 +343,15 @@ def browser_measure(api: str, name: str, loads: int) -> dict[str, Any]:
                     numbers = page.evaluate("""() => ({
                         dcl: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd,
                         drawn: window.__bench.drawnAt,
+                        shown: window.__bench.shownAt,
                         tasks: window.__bench.longtasks.filter(
                             ([start]) => start <= window.__bench.drawnAt),
                         plotly: window.__bench.plotlyAt,
                         series: performance.getEntriesByType("resource")
                             .filter((entry) => entry.name.endsWith("/series"))
                             .map((entry) => entry.responseEnd)[0] ?? null,
+                        seriesRequests: performance.getEntriesByType("resource")
+                            .filter((entry) => entry.name.endsWith("/series")).length,
                         webgl: typeof Appion !== "undefined" && Appion.webgl
                             ? Boolean(Appion.webgl()) : null,
                         trace: document.getElementById("plot-drift").data[0].type,
@@ -334,17 +364,26 @@ def browser_measure(api: str, name: str, loads: int) -> dict[str, Any]:
                     counts.append(len(tasks))
                     longest.append(max(tasks, default=0.0))
                     blocking.append(sum(max(0.0, d - 50.0) for d in tasks))
+                    report["series_requests"] = numbers["seriesRequests"]
                     report.update(webgl=numbers["webgl"], trace_type=numbers["trace"],
                                   plot_note=numbers["note"])
+                    if numbers["shown"] is not None:
+                        shown.append(numbers["shown"])
                     if load == loads - 1:
-                        report["zoom_ms"] = facility.spread(page.evaluate(ZOOM_SCRIPT), 1)
+                        zoom = page.evaluate(ZOOM_SCRIPT)
+                        report["zoom_ms"] = facility.spread(zoom["times"], 1)
+                        if zoom["details"]:
+                            report["zoom_detail_ms"] = facility.spread(zoom["details"], 1)
                 finally:
                     context.close()
         finally:
             browser.close()
+    if errors:
+        report["page_errors"] = sorted(set(errors))[:10]
     report.update(
         loads=loads, dom_content_loaded_ms=facility.spread(dcl, 1),
         plots_drawn_ms=facility.spread(drawn, 1),
+        plots_shown_ms=facility.spread(shown, 1) if shown else None,
         plotly_loaded_ms=facility.spread(plotly, 1), series_received_ms=facility.spread(series, 1),
         long_tasks={"count": facility.spread(counts, 0),
                     "longest_ms": facility.spread(longest, 1),

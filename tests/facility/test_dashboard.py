@@ -134,6 +134,12 @@ def test_session_page_is_light_and_has_disabled_controls(server):
     status, html = Client(server).text("/sessions/26nov30a")
     assert status == 200 and "krios1" in html and "session.js" in html
     assert '"name": "26nov30a"' in html  # the session's name for the script, as JSON
+    # the plots' data and Plotly are fetched while the page loads, by the URL the
+    # script asks for (a preload is used only by the same request)
+    assert ('<link rel="preload" href="/api/sessions/26nov30a/series" as="fetch" crossorigin>'
+            in html)
+    assert '"series_url": "/api/sessions/26nov30a/series"' in html
+    assert '<link rel="preload" href="/static/plotly.min.js" as="script">' in html
     # the exposures come from the API, never in the page: a 20,000-exposure session
     # loads as fast as this one
     assert "img_7" not in html and len(html) < 20_000

@@ -125,7 +125,9 @@ class Pages:
         if found is None:
             return self.not_found(request, f"no session {name!r}")
         return self.render(request, "appion/session.html", {
-            "title": name, "session": found, "session_json": {"name": name}})
+            "title": name, "session": found, "session_json": {
+                # fetched while the page loads (a preload): the plots' data
+                "name": name, "series_url": f"/api/sessions/{quote(name, safe='')}/series"}})
 
     def exposure(self, request: HttpRequest, name: str, image_id: int) -> HttpResponse:
         refused = self._refused(request)

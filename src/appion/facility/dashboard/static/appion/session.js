@@ -4,12 +4,13 @@
 
 (() => {
   const { el, number, getJSON, COLOURS } = Appion;
-  const NAME = JSON.parse(document.getElementById("session-data").textContent).name;
+  const DATA = JSON.parse(document.getElementById("session-data").textContent);
+  const NAME = DATA.name;
   const BASE = `/api/sessions/${encodeURIComponent(NAME)}`;
   const PAGE = `/sessions/${encodeURIComponent(NAME)}`;
+  /** The page preloads it (the same URL: a preload is used only by the same request). */
+  const SERIES = DATA.series_url || `${BASE}/series`;
   const PER_PAGE = 50;
-  /** Points drawn as SVG at most; above, WebGL (scattergl) or, without it, a min/max downsampling. */
-  const SVG_POINTS = 2000;
   const table = { page: 1, sort: "acquired_at", order: "desc", total: 0 };
   let thresholds = {};
 
@@ -34,44 +35,182 @@
   }
 
   // --------------------------------------------------------------- plots
+  //
+  // A session may have 20,000 exposures: the series become typed arrays once, the time
+  // plots draw what a screen can show (one point per few-pixel cell, each column's lowest
+  // and highest point kept: outliers stay) and all the points of a zoomed-in range, and
+  // the histograms are counted here (bar traces of a few dozen bars).
 
-  function column(series, name) {
-    const index = series.columns.indexOf(name);
-    return index < 0 ? series.rows.map(() => null) : series.rows.map((row) => row[index]);
-  }
+  /** A drawn point stands for the others in its cell of CELL_PX × CELL_PX pixels or
+      more (markers are 4 px: the plot looks alike); cells grow until a trace has at most
+      the points of its budget. */
+  const CELL_PX = 4;
+  /** Points per plot drawn as SVG at most (about 0.06 ms each to draw, and again on
+      each zoom); above, WebGL (scattergl) where a GPU draws it. */
+  const SVG_POINTS = 1200;
+  /** Points per trace at most with WebGL drawn by a GPU. */
+  const GL_POINTS = 4000;
 
-  /** The indices of at most `limit` points: per bucket its first, min and max (the
-      shape of the cloud stays, outliers included). */
-  function downsample(x, y, limit) {
-    if (x.length <= limit) return x.map((_, i) => i);
-    const per = Math.ceil(x.length / (limit / 3));
-    const keep = new Set();
-    for (let start = 0; start < x.length; start += per) {
-      let lo = -1, hi = -1;
-      for (let i = start; i < Math.min(x.length, start + per); i++) {
-        if (y[i] === null || y[i] === undefined) continue;
-        if (lo < 0 || y[i] < y[lo]) lo = i;
-        if (hi < 0 || y[i] > y[hi]) hi = i;
+  /** The series' columns as Float64Arrays, NaN for unknown values. */
+  function columnsOf(series) {
+    const n = series.rows.length;
+    const found = {};
+    series.columns.forEach((name, c) => {
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const value = series.rows[i][c];
+        values[i] = value === null || value === undefined ? NaN : value;
       }
-      keep.add(start);
-      if (lo >= 0) keep.add(lo);
-      if (hi >= 0) keep.add(hi);
-    }
-    return [...keep].sort((a, b) => a - b);
+      found[name] = values;
+    });
+    return { n, get: (name) => found[name] || new Float64Array(n).fill(NaN) };
   }
 
-  let ids = [];
-  function points(x, y, name, colour, symbol, extra = {}) {
-    const many = x.length > SVG_POINTS;
-    const gl = many && Appion.webgl();
-    const pick = (values, kept) => (kept ? kept.map((i) => values[i]) : values);
-    const kept = many && !gl ? downsample(x, y, SVG_POINTS) : null;
-    return Object.assign({
-      x: pick(x, kept), y: pick(y, kept), customdata: pick(ids, kept), name,
-      type: gl ? "scattergl" : "scatter", mode: "markers",
-      marker: { color: colour, size: many ? 4 : 6, symbol },
-      hovertemplate: `${name}: %{y}<br>%{x}<br>exposure %{customdata}<extra></extra>`,
-    }, extra);
+  function finite(values) { return values.some((v) => v === v); }
+
+  /** The range of y over the points with x in [lo, hi]; null without any. */
+  function yRange(x, y, lo, hi) {
+    let min = Infinity, max = -Infinity;
+    for (let i = 0; i < x.length; i++) {
+      const xi = x[i], yi = y[i];
+      if (!(xi >= lo && xi <= hi) || yi !== yi) continue;
+      if (yi < min) min = yi;
+      if (yi > max) max = yi;
+    }
+    return min <= max ? [min, max] : null;
+  }
+
+  /** The indices (ascending) of the points with x in [lo, hi] worth drawing on a grid
+      of `cols` × `rows` cells over [lo, hi] × `yr`: the first point of each cell, and
+      each column's lowest and highest (every point when each has a cell of its own). */
+  function thin(x, y, lo, hi, yr, cols, rows) {
+    const n = x.length;
+    const seen = new Uint8Array(cols * rows);
+    const low = new Int32Array(cols).fill(-1);
+    const high = new Int32Array(cols).fill(-1);
+    const keep = new Uint8Array(n);
+    const sx = cols / ((hi - lo) || 1), sy = rows / ((yr[1] - yr[0]) || 1);
+    for (let i = 0; i < n; i++) {
+      const xi = x[i], yi = y[i];
+      if (!(xi >= lo && xi <= hi) || yi !== yi) continue;
+      const c = Math.min(cols - 1, Math.floor((xi - lo) * sx));
+      const r = Math.min(rows - 1, Math.max(0, Math.floor((yi - yr[0]) * sy)));
+      const cell = c * rows + r;
+      if (!seen[cell]) { seen[cell] = 1; keep[i] = 1; }
+      if (low[c] < 0 || yi < y[low[c]]) low[c] = i;
+      if (high[c] < 0 || yi > y[high[c]]) high[c] = i;
+    }
+    for (let c = 0; c < cols; c++) {
+      if (low[c] >= 0) { keep[low[c]] = 1; keep[high[c]] = 1; }
+    }
+    let count = 0;
+    for (let i = 0; i < n; i++) count += keep[i];
+    const kept = new Int32Array(count);
+    for (let i = 0, k = 0; i < n; i++) if (keep[i]) kept[k++] = i;
+    return kept;
+  }
+
+  /** The points of one trace to draw in the x range [lo, hi] of a plot area of
+      `width` × `height` pixels (y range `yr`, or the data's there). */
+  function visible(x, y, lo, hi, width, height, yr, limit) {
+    const range = yr || yRange(x, y, lo, hi);
+    if (!range) return new Int32Array(0);
+    let cell = CELL_PX;
+    for (;;) {
+      const cols = Math.max(20, Math.floor(width / cell)), rows = Math.max(10, Math.floor(height / cell));
+      const kept = thin(x, y, lo, hi, range, cols, rows);
+      if (kept.length <= limit || cols === 20) return kept;
+      cell *= 1.5;
+    }
+  }
+
+  /** The plot area of a plot node, in pixels (before Plotly drew it: its box less margins). */
+  function area(node) {
+    const size = node._fullLayout && node._fullLayout._size;
+    if (size && size.w > 0) return [size.w, size.h];
+    return [Math.max(200, node.clientWidth - 110), Math.max(150, node.clientHeight - 76)];
+  }
+
+  let ids = new Float64Array(0);
+  let t = new Float64Array(0);
+  let tRange = [0, 1];
+  const kept = (values, indices) => Array.from(indices, (i) => values[i]);
+
+  /** One marker trace of the values `y` (over `t`) from the point indices `indices`. */
+  function pointData(y, indices) {
+    return { x: kept(t, indices), y: kept(y, indices), customdata: kept(ids, indices) };
+  }
+
+  /** The traces of a time plot: what the whole session shows, or with `range` (ms) the
+      points there in full detail and the overview's elsewhere. */
+  function timeData(node, range) {
+    const [width, height] = area(node);
+    return node.appionSeries.map((s) => {
+      if (!range) return pointData(s.y, s.overview);
+      const axis = node._fullLayout && node._fullLayout[s.yaxis];
+      const yr = axis && !axis.autorange && axis.range ? axis.range.map(Number) : null;
+      const detail = visible(t, s.y, range[0], range[1], width, height, yr, node.appionLimit);
+      const outside = s.overview.filter((i) => t[i] < range[0] || t[i] > range[1]);
+      const all = new Int32Array(outside.length + detail.length);
+      all.set(outside);
+      all.set(detail, outside.length);
+      all.sort();
+      return pointData(s.y, all);
+    });
+  }
+
+  function timeTraces(node, specs) {
+    const [width, height] = area(node);
+    node.appionLimit = Appion.fastWebgl() ? GL_POINTS : Math.floor(SVG_POINTS / specs.length);
+    node.appionSeries = specs.map((spec) => ({
+      y: spec.y, yaxis: spec.yaxis === "y2" ? "yaxis2" : "yaxis",
+      overview: visible(t, spec.y, tRange[0], tRange[1], width, height, null, node.appionLimit),
+    }));
+    const data = timeData(node, null);
+    const many = data.reduce((n, d) => n + d.x.length, 0) > SVG_POINTS;
+    const gl = many && Appion.fastWebgl();
+    return specs.map((spec, k) => Object.assign(data[k], {
+      name: spec.name, type: gl ? "scattergl" : "scatter", mode: "markers",
+      marker: { color: spec.colour, size: many ? 4 : 6, symbol: spec.symbol },
+      hovertemplate: `${spec.name}: %{y}<br>%{x}<br>exposure %{customdata}<extra></extra>`,
+    }, spec.yaxis ? { yaxis: spec.yaxis } : {}));
+  }
+
+  /** A date axis value (a number of ms or Plotly's "2025-11-30 12:00:00.5") in ms. */
+  function dateMs(node, value) {
+    const axis = node._fullLayout && node._fullLayout.xaxis;
+    if (axis && axis.r2l) return axis.r2l(value);
+    return typeof value === "number" ? value : Date.parse(String(value).replace(" ", "T") + "Z");
+  }
+
+  /** The x range a relayout asks for: [lo, hi] in ms, "all" (autorange) or null. */
+  function askedRange(node, event) {
+    if (event["xaxis.autorange"]) return "all";
+    const range = event["xaxis.range"]
+      || (event["xaxis.range[0]"] !== undefined ? [event["xaxis.range[0]"], event["xaxis.range[1]"]] : null);
+    if (range) return range.map((v) => dateMs(node, v)).sort((a, b) => a - b);
+    return Object.keys(event).some((k) => k.startsWith("yaxis")) && node.appionRange ? node.appionRange : null;
+  }
+
+  /** Zoomed in or out: the points of the new range, once per frame at most. */
+  function followZoom(Plotly, node) {
+    let asked = null;
+    node.on("plotly_relayout", (event) => {
+      const range = askedRange(node, event || {});
+      if (range === null) return;
+      const first = asked === null;
+      asked = range;
+      if (!first) return;
+      requestAnimationFrame(async () => {
+        const now = asked === "all" ? null : asked;
+        asked = null;
+        node.appionRange = now;
+        const data = timeData(node, now);
+        await Plotly.restyle(node, { x: data.map((d) => d.x), y: data.map((d) => d.y),
+          customdata: data.map((d) => d.customdata) });
+        node.dataset.detail = String(Number(node.dataset.detail || 0) + 1);
+      });
+    });
   }
 
   function limitLine(value, text, axis = "y") {
@@ -105,14 +244,47 @@
     return layout;
   }
 
-  function histogram(values, name, colour) {
-    return { x: values.filter((v) => v !== null && v !== undefined), type: "histogram", name,
+  /** Bins of round width (1, 2 or 5 × 10^k) over all the values of `arrays`. */
+  function binsOf(arrays) {
+    let min = Infinity, max = -Infinity, n = 0;
+    for (const values of arrays) {
+      for (const v of values) {
+        if (v !== v) continue;
+        n++;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    }
+    if (!n) return null;
+    const target = Math.min(60, Math.max(5, Math.ceil(Math.sqrt(n))));
+    const raw = (max - min) / target || Math.abs(max) / 10 || 1;
+    const power = 10 ** Math.floor(Math.log10(raw));
+    const step = power * [1, 2, 5, 10].find((m) => raw <= m * power * (1 + 1e-9));
+    const start = Math.floor(min / step) * step;
+    return { start, step, count: Math.max(1, Math.floor((max - start) / step) + 1) };
+  }
+
+  function bars(values, bins, name, colour) {
+    const counts = new Array(bins.count).fill(0);
+    for (const v of values) {
+      if (v === v) counts[Math.min(bins.count - 1, Math.max(0, Math.floor((v - bins.start) / bins.step)))]++;
+    }
+    const edge = (k) => number(bins.start + k * bins.step, 4);
+    return { type: "bar", name, x: counts.map((_, k) => bins.start + (k + 0.5) * bins.step), y: counts,
+      hovertext: counts.map((_, k) => `${edge(k)} – ${edge(k + 1)}`),
+      hovertemplate: `${name}: %{hovertext}<br>%{y} exposures<extra></extra>`,
       marker: { color: colour, line: { color: "#000", width: 0.5 } }, opacity: 0.75 };
+  }
+
+  /** Bar traces of the values of `specs` ({values, name, colour}), binned alike. */
+  function histogram(specs) {
+    const bins = binsOf(specs.map((s) => s.values));
+    return bins ? specs.map((s) => bars(s.values, bins, s.name, s.colour)) : [];
   }
 
   function timeLayout(title, yTitle) {
     return Appion.baseLayout(title, { xaxis: { type: "date", title: { text: "acquired" } },
-      yaxis: { title: { text: yTitle }, zeroline: false }, hovermode: "closest" });
+      yaxis: { title: { text: yTitle }, zeroline: false }, hovermode: "closest", uirevision: "keep" });
   }
 
   let drawn = false;
@@ -124,63 +296,102 @@
   }
   const breathe = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+  function onScreen(plot) {
+    const box = document.getElementById(plot.id).getBoundingClientRect();
+    return box.top < (window.innerHeight || document.documentElement.clientHeight) && box.bottom > 0;
+  }
+
+  /** Plots in the window first, then the others. */
+  function onScreenFirst(plots) {
+    return [...plots.filter(onScreen), ...plots.filter((p) => !onScreen(p))];
+  }
+
   async function drawPlots() {
-    const [Plotly, series] = await Promise.all([Appion.plotlyReady(), getJSON(`${BASE}/series`)]);
+    const [Plotly, series] = await Promise.all([Appion.plotlyReady(), getJSON(SERIES)]);
     const now = signature(series);
     if (drawn && now === drawnSignature) return;
     drawnSignature = now;
-    const t = column(series, "acquired_at").map((s) => (s === null ? null : s * 1000));
-    ids = column(series, "image_id");
-    const drift = column(series, "drift_total_a");
-    const d1 = column(series, "defocus1_a").map((v) => (v === null ? null : v / 1e4));
-    const d2 = column(series, "defocus2_a").map((v) => (v === null ? null : v / 1e4));
-    const astig = d1.map((v, i) => (v === null || d2[i] === null ? null : Math.abs(v - d2[i])));
-    const resolution = column(series, "resolution_a");
-    const ice = column(series, "ice_thickness_nm");
-    const hasIce = ice.some((v) => v !== null && v !== undefined);
-    document.getElementById("plot-note").textContent = `${series.rows.length} exposures`
-      + (series.rows.length > SVG_POINTS ? (Appion.webgl() ? " (drawn with WebGL)" : " (downsampled: no WebGL here)") : "")
-      + ". Click a point to open its exposure.";
-    const plot = async (id, traces, layout) => {
-      await breathe(); // one plot per task: the page answers while 20,000 points are drawn
-      const node = document.getElementById(id);
-      await Plotly.react(node, traces, layout, Appion.PLOT_CONFIG);
-      if (!node.dataset.clicks && ids.length) {
+    const data = columnsOf(series);
+    t = data.get("acquired_at").map((s) => s * 1000);
+    ids = data.get("image_id");
+    tRange = yRange(t, t, -Infinity, Infinity) || [0, 1];
+    const drift = data.get("drift_total_a");
+    const d1 = data.get("defocus1_a").map((v) => v / 1e4);
+    const d2 = data.get("defocus2_a").map((v) => v / 1e4);
+    const astig = d1.map((v, i) => Math.abs(v - d2[i]));
+    const resolution = data.get("resolution_a");
+    const ice = data.get("ice_thickness_nm");
+    const hasIce = finite(ice);
+    document.getElementById("plot-ice").hidden = !hasIce;
+    document.getElementById("hist-ice").hidden = !hasIce;
+    const time = (specs) => (node) => timeTraces(node, specs);
+    const plots = [
+      { id: "plot-drift", traces: time([{ y: drift, name: "total drift", colour: COLOURS.blue, symbol: "circle" }]),
+        layout: () => withLimits(timeLayout("Total drift", "Å"), "drift_total_a", "y") },
+      { id: "plot-defocus", traces: time([
+        { y: d1, name: "defocus 1", colour: COLOURS.blue, symbol: "circle" },
+        { y: d2, name: "defocus 2", colour: COLOURS.warn, symbol: "triangle-up" },
+        { y: astig, name: "astigmatism |1−2|", colour: COLOURS.purple, symbol: "x", yaxis: "y2" }]),
+      layout: () => Object.assign(timeLayout("Defocus and astigmatism", "defocus (µm)"),
+        { yaxis2: { title: { text: "astigmatism (µm)" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } }) },
+      { id: "plot-resolution", traces: time([{ y: resolution, name: "CTF fit resolution", colour: COLOURS.ok, symbol: "diamond" }]),
+        layout: () => withLimits(timeLayout("CTF fit resolution", "Å"), "resolution_a", "y") },
+      { id: "hist-drift", ...hist([{ values: drift, name: "total drift", colour: COLOURS.blue }],
+        () => withLimits(Appion.baseLayout("Total drift (Å)", { showlegend: false, bargap: 0.05 }), "drift_total_a", "x")) },
+      { id: "hist-defocus", ...hist([{ values: d1, name: "defocus 1", colour: COLOURS.blue }, { values: d2, name: "defocus 2", colour: COLOURS.warn }],
+        () => Appion.baseLayout("Defocus (µm)", { barmode: "overlay", bargap: 0.05 })) },
+      { id: "hist-resolution", ...hist([{ values: resolution, name: "resolution", colour: COLOURS.ok }],
+        () => withLimits(Appion.baseLayout("CTF fit resolution (Å)", { showlegend: false, bargap: 0.05 }), "resolution_a", "x")) },
+    ];
+    if (hasIce) {
+      plots.push(
+        { id: "plot-ice", traces: time([{ y: ice, name: "ice thickness", colour: COLOURS.sky, symbol: "square" }]),
+          layout: () => withLimits(timeLayout("Ice thickness (Leginon)", "nm"), "ice_thickness_nm", "y") },
+        { id: "hist-ice", ...hist([{ values: ice, name: "ice thickness", colour: COLOURS.sky }],
+          () => withLimits(Appion.baseLayout("Ice thickness (nm)", { showlegend: false, bargap: 0.05 }), "ice_thickness_nm", "x")) });
+    }
+    let thinned = false;
+    const order = onScreenFirst(plots);
+    const firstScreen = order.filter(onScreen).length;
+    for (const [k, p] of order.entries()) {
+      await breathe(); // one plot per task: the page answers while they are drawn
+      const node = document.getElementById(p.id);
+      const traces = p.traces(node);
+      thinned = thinned || traces.some((trace, j) => trace.customdata && node.appionSeries
+        && node.appionSeries[j].overview.length < finiteCount(node.appionSeries[j].y));
+      await Plotly.react(node, traces, p.layout(), Appion.PLOT_CONFIG);
+      if (node.appionSeries && node.appionRange) {
+        const data = timeData(node, node.appionRange);
+        await Plotly.restyle(node, { x: data.map((d) => d.x), y: data.map((d) => d.y), customdata: data.map((d) => d.customdata) });
+      }
+      if (!node.dataset.clicks) {
         node.dataset.clicks = "yes";
         node.on("plotly_click", (event) => {
           const point = event.points && event.points[0];
-          if (point && point.customdata !== undefined && point.data.type !== "histogram") {
+          if (point && point.customdata !== undefined && String(point.data.type).startsWith("scatter")) {
             window.location.href = `${PAGE}/exposures/${point.customdata}`;
           }
         });
+        if (node.appionSeries) followZoom(Plotly, node);
       }
-    };
-    await plot("plot-drift", [points(t, drift, "total drift", COLOURS.blue, "circle")],
-      withLimits(timeLayout("Total drift", "Å"), "drift_total_a", "y"));
-    await plot("plot-defocus", [
-      points(t, d1, "defocus 1", COLOURS.blue, "circle"),
-      points(t, d2, "defocus 2", COLOURS.warn, "triangle-up"),
-      points(t, astig, "astigmatism |1−2|", COLOURS.purple, "x", { yaxis: "y2" }),
-    ], Object.assign(timeLayout("Defocus and astigmatism", "defocus (µm)"),
-      { yaxis2: { title: { text: "astigmatism (µm)" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } }));
-    await plot("plot-resolution", [points(t, resolution, "CTF fit resolution", COLOURS.ok, "diamond")],
-      withLimits(timeLayout("CTF fit resolution", "Å"), "resolution_a", "y"));
-    await plot("hist-drift", [histogram(drift, "total drift", COLOURS.blue)],
-      withLimits(Appion.baseLayout("Total drift (Å)", { showlegend: false, bargap: 0.05 }), "drift_total_a", "x"));
-    await plot("hist-defocus", [histogram(d1, "defocus 1", COLOURS.blue), histogram(d2, "defocus 2", COLOURS.warn)],
-      Appion.baseLayout("Defocus (µm)", { barmode: "overlay", bargap: 0.05 }));
-    await plot("hist-resolution", [histogram(resolution, "resolution", COLOURS.ok)],
-      withLimits(Appion.baseLayout("CTF fit resolution (Å)", { showlegend: false, bargap: 0.05 }), "resolution_a", "x"));
-    document.getElementById("plot-ice").hidden = !hasIce;
-    document.getElementById("hist-ice").hidden = !hasIce;
-    if (hasIce) {
-      await plot("plot-ice", [points(t, ice, "ice thickness", COLOURS.sky, "square")],
-        withLimits(timeLayout("Ice thickness (Leginon)", "nm"), "ice_thickness_nm", "y"));
-      await plot("hist-ice", [histogram(ice, "ice thickness", COLOURS.sky)],
-        withLimits(Appion.baseLayout("Ice thickness (nm)", { showlegend: false }), "ice_thickness_nm", "x"));
+      if (k + 1 === firstScreen) document.body.dataset.plotsShown = "yes";
     }
+    document.getElementById("plot-note").textContent = `${series.rows.length} exposures`
+      + (thinned ? " (one point per few pixels where they crowd: zoom in for every point)" : "")
+      + ". Click a point to open its exposure.";
     drawn = true;
+    document.body.dataset.plotsShown = "yes";
     document.body.dataset.plotsDrawn = "yes";
+  }
+
+  function finiteCount(values) {
+    let n = 0;
+    for (const v of values) if (v === v) n++;
+    return n;
+  }
+
+  function hist(specs, layout) {
+    return { traces: () => histogram(specs), layout };
   }
 
   // ---------------------------------------------------------- thumbnails
