@@ -47,6 +47,11 @@ def details_of(step: Step, run: RunContext, image_id: int) -> dict[str, Any]:
     return dict(details(run, image_id)) if callable(details) else {}
 
 
+def _rounded(value: Any) -> Any:
+    """A plotted value to 0.001 of its unit (Å, µm, degrees, nm): small JSON."""
+    return round(value, 3) if isinstance(value, float) else value
+
+
 class ExposureRecords:
     """One session's exposures: values, which worker-made images exist, acquisition."""
 
@@ -116,7 +121,8 @@ class ExposureRecords:
         for exposure, acquired in sorted(self.tracker.acquired.items(),
                                          key=lambda item: (item[1], item[0])):
             values = self.values.get(exposure, {})
-            rows.append([exposure, acquired, *(values.get(key) for key in SERIES_COLUMNS[2:])])
+            rows.append([exposure, round(acquired, 3),
+                         *(_rounded(values.get(key)) for key in SERIES_COLUMNS[2:])])
         return {"columns": list(SERIES_COLUMNS), "rows": rows}
 
     def history(self, now: float, hours: float, bucket_s: float,
