@@ -100,7 +100,7 @@ def test_quality_window_holds_exposures_through_every_step(session):
 def test_a_large_backlog_is_read_over_several_refreshes_newest_first(session):
     records, motion, ctf = session
     records.refresh([motion, ctf], None, [{1, 2, 3}, set()], limit=2)
-    assert motion.asked == [[3, 2]]
+    assert motion.asked == [[3, 2]] and records.behind
     records.refresh([motion, ctf], None, [{1, 2, 3}, set()], limit=2)
-    assert motion.asked == [[3, 2], [1]]
+    assert motion.asked == [[3, 2], [1]] and not records.behind
     assert records.values[1]["drift_total_a"] == 5.0

@@ -62,6 +62,8 @@ class ExposureRecords:
         self.values: dict[int, dict[str, Any]] = {}
         self.images: dict[int, set[str]] = {}
         self._summarized: list[set[int]] = [set() for _ in tracker.steps]
+        #: Whether the last refresh left stored results unread (its limit was reached).
+        self.behind = False
         self._ice_read: set[int] = set()
 
     # -------------------------------------------------------------- refresh
@@ -74,8 +76,11 @@ class ExposureRecords:
         resumed with tens of thousands of results is read over several refreshes, so
         that the service's loop is never held up for long."""
         read = self._read_ice()
+        self.behind = False
         for index, step in enumerate(steps):
-            new = sorted(done[index] - self._summarized[index], reverse=True)[:limit]
+            waiting = done[index] - self._summarized[index]
+            new = sorted(waiting, reverse=True)[:limit]
+            self.behind = self.behind or len(waiting) > limit
             if not new:
                 continue
             for image_id, summary in summaries_of(step, run, new).items():

@@ -208,6 +208,8 @@ class FacilityService:
             self._next_records = now + RECORDS_EVERY_S
             for runner in active:
                 self._guarded(runner, self._refresh_records)
+            if any(r.records is not None and r.records.behind for r in active):
+                self._next_records = now  # a resumed session's backlog: on next pass
         if now >= self._next_snapshot:
             self._next_snapshot = now + SNAPSHOT_EVERY_S
             self._publish()
