@@ -131,7 +131,18 @@ def _quiet_cluster_logs() -> None:
                 logger.setLevel(logging.WARNING)
 
 
+def quiet_worker_shutdown() -> None:
+    """On a worker: no log of a heartbeat that meets the closing scheduler."""
+    logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+
+
 def _close(handle: ClusterHandle) -> None:
+    # A worker whose heartbeat meets the closing scheduler logs a traceback (a shutdown
+    # race in distributed); the workers stop logging first, so that stopping stays quiet.
+    try:
+        handle.client.run(quiet_worker_shutdown, wait=True)
+    except Exception as error:  # a cluster that is already going away
+        log.debug("quieting the Dask workers: %s", error)
     try:
         handle.client.close(timeout=10)
     except Exception as error:  # closing is best effort; the cluster close matters more
