@@ -18,8 +18,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from appion.base.errors import UsageError
-from appion.facility.model import QUALITY_WINDOW, DiskUsage, FacilityStatus, SessionStatus
-from appion.facility.notify import Notice, Notifier, NotifyError, iso_utc
+from appion.facility.model import QUALITY_WINDOW, DiskUsage, FacilityStatus, SessionStatus, iso_utc
+from appion.facility.notify import Notice, Notifier, NotifyError
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,14 @@ never touch the controllers' state from another thread.
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass
 
 
 def iso_utc(epoch: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC (``2026-11-30T16:00:00Z``); ``None`` stays."""
-    if epoch is None:
+    """Epoch seconds as ISO 8601 UTC (``2026-11-30T16:00:00Z``); ``None`` (or not
+    finite) gives ``None``."""
+    if epoch is None or not math.isfinite(epoch):
         return None
     moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

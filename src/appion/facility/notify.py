@@ -16,13 +16,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from appion.base.errors import AppionError, UsageError
+from appion.facility.model import iso_utc
 
 #: Seconds a notifier waits for the other side.
 DEFAULT_TIMEOUT = 10.0
@@ -75,12 +75,6 @@ class Notifier(Protocol):
     def label(self) -> str: ...
 
     def send(self, notice: Notice) -> None: ...
-
-
-def iso_utc(epoch: float) -> str:
-    """ISO 8601 UTC with ``Z``, whole seconds."""
-    moment = datetime.fromtimestamp(epoch, UTC).replace(microsecond=0)
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def redact_url(url: str) -> str:

@@ -42,11 +42,6 @@ def summaries_of(step: Step, run: RunContext, image_ids: Sequence[int]
     return step.summaries(run, list(image_ids))
 
 
-def details_of(step: Step, run: RunContext, image_id: int) -> dict[str, Any]:
-    details = getattr(step, "details", None)
-    return dict(details(run, image_id)) if callable(details) else {}
-
-
 def _rounded(value: Any) -> Any:
     """A plotted value to 0.001 of its unit (Å, µm, degrees, nm): small JSON."""
     return round(value, 3) if isinstance(value, float) else value

@@ -40,7 +40,7 @@ from appion.base.loop.state import (
     read_handoffs_by_image,
     write_json_atomically,
 )
-from appion.base.step import ReportingStep, RunContext, Step
+from appion.base.step import ReportingStep, RunContext, Step, step_details
 from appion.facility.config import FacilityConfig, SessionPlan
 from appion.facility.discovery import SessionDiscovery, Sighting, epoch_seconds, start_mark
 from appion.facility.lag import LagTracker, StageIds, share_slots
@@ -56,7 +56,6 @@ from appion.facility.records import (
     IMAGE_KEYS,
     STATUSES,
     ExposureRecords,
-    details_of,
     summaries_of,
 )
 from sinedon.errors import DatabaseBusy, DatabaseUnreachable, SinedonError
@@ -699,7 +698,7 @@ class _View:
                     "results": {k: v for i in ids for k, v in results[index].get(i, {}).items()}}
                 if details:
                     entry["details"] = {k: v for i in ids for k, v in
-                                        details_of(stage.step, controller.run, i).items()}
+                                        step_details(stage.step, controller.run, i).items()}
                 steps[name] = entry
             described.append({
                 "image_id": exposure, "filename": rows.get(exposure, {}).get("filename"),

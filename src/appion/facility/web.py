@@ -46,7 +46,6 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,7 +57,7 @@ from appion.base.errors import AppionError, UsageError
 from appion.facility import metrics
 from appion.facility.dashboard import auth as people
 from appion.facility.dashboard.views import STATIC_MAX_AGE_S, Pages
-from appion.facility.model import FacilityStatus, SessionStatus, StepStatus
+from appion.facility.model import FacilityStatus, SessionStatus, StepStatus, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -266,13 +265,6 @@ def format_address(host: str, port: int) -> str:
 
 
 # -- JSON -----------------------------------------------------------------------------
-
-def iso_utc(epoch: float | None) -> str | None:
-    """Epoch seconds -> ``"2026-11-30T16:00:00Z"``; None (or not finite) -> None."""
-    if epoch is None or not math.isfinite(epoch):
-        return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _number(value: float | None) -> float | None:
     """A JSON number: NaN and infinities are not JSON, so they become null."""
