@@ -9,25 +9,18 @@ from appion.base.step import RunContext
 from appion.facility.config import FacilityConfig, SessionPlan
 from appion.facility.discovery import Sighting
 from appion.facility.service import FacilityService, SessionRunner, StartedRun
+from tests.facility.fake_steps import QuietReportingStep
 
 
 @dataclass
-class Reporting:
+class Reporting(QuietReportingStep):
     """A step that reports the runs its kind has in a session (ReportingStep)."""
 
     name: str
     runs: tuple[str, ...] = ()
-    run_task = None
 
     def classic_runs(self, session_id):
         return list(self.runs)
-
-    def summaries(self, run, image_ids): return {}
-    def init_run(self, run): ...
-    def done_image_ids(self, run): return set()
-    def prepare(self, run, image_ids): return []
-    def store(self, run, result): return []
-    def program_check(self): return None
 
 
 def chain_after_classic_runs(steps, tmp_path, *, reprocess: bool = False):

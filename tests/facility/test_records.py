@@ -8,31 +8,22 @@ import pytest
 
 from appion.facility.lag import LagTracker
 from appion.facility.records import ExposureRecords
+from tests.facility.fake_steps import QuietReportingStep
 
 T0 = 1_800_000_000.0
 
 
 @dataclass
-class ReportingFake:
+class ReportingFake(QuietReportingStep):
     """A step that reports stored values (the ReportingStep protocol) and counts reads."""
 
     name: str
-    stored: dict[int, dict]
+    stored: dict[int, dict] = field(default_factory=dict)
     asked: list[list[int]] = field(default_factory=list)
-    run_task = None
 
     def summaries(self, run, image_ids):
         self.asked.append(list(image_ids))
         return {i: self.stored[i] for i in image_ids if i in self.stored}
-
-    def classic_runs(self, session_id):
-        return []
-
-    def init_run(self, run): ...
-    def done_image_ids(self, run): return set()
-    def prepare(self, run, image_ids): return []
-    def store(self, run, result): return []
-    def program_check(self): return None
 
 
 @pytest.fixture

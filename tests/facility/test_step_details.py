@@ -22,6 +22,7 @@ from appion.ctfestimation.calc.internal.display import display_paths as ctf_path
 from appion.motioncorrection.calc.internal.display import aligned_output_path, display_paths
 from appion.motioncorrection.calc.internal.drift import trajectory_positions
 from tests.facility.chain import NO_SUCH_IMAGE, RUNNAME, chain_steps, process_session
+from tests.facility.fake_steps import QuietReportingStep
 
 SESSION = "sim25mar03v"
 
@@ -30,19 +31,7 @@ def test_the_steps_are_detailed_and_a_step_without_details_tells_nothing():
     for step in chain_steps():
         assert isinstance(step, DetailedStep), step.name
 
-    class Reporting:
-        name = "reporting"
-        run_task = staticmethod(print)
-
-        def init_run(self, run): ...
-        def done_image_ids(self, run): return set()
-        def prepare(self, run, image_ids): return []
-        def store(self, run, result): return []
-        def program_check(self): return None
-        def summaries(self, run, image_ids): return {}
-        def classic_runs(self, session_id): return []
-
-    step = Reporting()
+    step = QuietReportingStep()
     assert isinstance(step, ReportingStep) and not isinstance(step, DetailedStep)
     run = RunContext(runname="r", rundir=Path("r"), projectid=1, session={"id": 1})
     assert step_details(step, run, 1) == {}

@@ -26,6 +26,7 @@ from appion.motioncorrection.calc.internal.drift import (
 from appion.particlepicking.contract import PickResult
 from appion.particlepicking.store.results import MARKER_FOLDER
 from tests.facility.chain import NO_SUCH_IMAGE, RUNNAME, chain_steps, process_session
+from tests.facility.fake_steps import PlainStep
 
 SESSION = "sim25mar03s"
 DEFOCUS_TOLERANCE_A = 300.0
@@ -37,17 +38,7 @@ def test_the_three_steps_report_and_a_step_without_the_methods_does_not():
     for step in chain_steps():
         assert isinstance(step, ReportingStep), step.name
 
-    class Plain:
-        name = "plain"
-        run_task = staticmethod(print)
-
-        def init_run(self, run): ...
-        def done_image_ids(self, run): return set()
-        def prepare(self, run, image_ids): return []
-        def store(self, run, result): return []
-        def program_check(self): return None
-
-    assert not isinstance(Plain(), ReportingStep)
+    assert not isinstance(PlainStep(), ReportingStep)
 
 
 @pytest.fixture
