@@ -515,7 +515,13 @@ class FacilityService:
         if view is None:
             return None
         with view.runner.context():
+            self._refresh_before_read(view)
             return build(view)
+
+    def _refresh_before_read(self, view: _View) -> None:
+        """A read shows every result stored so far, not those of the last refresh."""
+        if view.runner.controller is not None:
+            self._refresh_records(view.runner, view.runner.controller)
 
     def _exposure_page(self, name: str, page: int, per_page: int, sort: str,
                        descending: bool, status: str | None) -> dict[str, Any] | None:
@@ -523,6 +529,8 @@ class FacilityService:
         if view is None:
             return None if self._runner_named(name) is None else _empty_page(
                 name, page, per_page)
+        with view.runner.context():
+            self._refresh_before_read(view)
         states = view.states()
         ordered = view.records.ordered(sort, descending)
         if status is not None:
