@@ -387,9 +387,12 @@ def _pipelined(items: Iterable, produce: Callable, consume: Callable) -> None:
 def _sum(frames: Iterable[tuple[int, np.ndarray]], shape: tuple[int, int],
          correction: gain_mod.FrameCorrection, aligned: Alignment, dose_for, threads: int
          ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Plain and dose-weighted sums of (index, raw frame) pairs, which come last first."""
+    """Plain and dose-weighted sums of (index, raw frame) pairs, which come last first.
+
+    The next frame is corrected (and, for whole-frame shifts, transformed) in a worker
+    thread while the previous one is added.
+    """
     summer: GlobalSummer | TileSummer
-    produce: Callable[[tuple[int, np.ndarray]], tuple[np.ndarray, object]]
     if aligned.patches is None:
         whole = summer = GlobalSummer(shape, dose_for, threads)
 
@@ -401,18 +404,17 @@ def _sum(frames: Iterable[tuple[int, np.ndarray]], shape: tuple[int, int],
             dx, dy = aligned.shifts[index]
             return whole.prepare(buffer, (dx, dy))
 
-        produce = produce_whole
+        _pipelined(frames, produce_whole, lambda item, prepared: whole.add(item[0], prepared))
     else:
         tiled = summer = TileSummer(shape, dose_for, threads)
 
         def produce_tiled(item: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             index, raw = item
-            frame = gain_mod.correct_frame(raw, correction)
-            return tiled.prepare(frame, aligned.shifts_at(index, tiled.centres))
+            return (gain_mod.correct_frame(raw, correction),
+                    aligned.shifts_at(index, tiled.centres))
 
-        produce = produce_tiled
-
-    _pipelined(frames, produce, lambda item, spectrum: summer.add(item[0], spectrum))
+        _pipelined(frames, produce_tiled,
+                   lambda item, prepared: tiled.add(item[0], *prepared))
     sums = summer.sums()
     return sums.plain, sums.dose_weighted
 

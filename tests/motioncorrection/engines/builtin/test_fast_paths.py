@@ -1,8 +1,8 @@
 """The building blocks that make the engine fast must give the straightforward answer.
 
 Real-space binning, the in-place spectra
-stack, batched peak search, padded whole-frame sums and the Horner-rule
-dose-weighted sum are each compared with a direct computation.
+stack, batched peak search, padded whole-frame sums, the threaded tile sums and
+the Horner-rule dose-weighted sum are each compared with a direct computation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import scipy.fft
 from appion.motioncorrection.calc.internal import alignment
 from appion.motioncorrection.calc.internal import dose_weighting as dw
 from appion.motioncorrection.calc.internal import gain as gain_mod
-from appion.motioncorrection.calc.internal.summation import GlobalSummer
+from appion.motioncorrection.calc.internal.summation import GlobalSummer, TileSummer
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -140,3 +140,71 @@ def test_global_sum_moves_each_frame_back_by_its_shift():
         summer.add(index, summer.prepare(buffer, (float(dx), float(dy))))
     inner = (slice(5, -5), slice(5, -5))  # away from the padded edges
     np.testing.assert_allclose(summer.sums().plain[inner], 3 * base[inner], atol=1e-2)
+
+
+def _smooth_scene(rng, shape):
+    """A band-limited scene (so that sub-pixel moves are exact), float64."""
+    spectrum = np.fft.rfft2(rng.normal(size=shape))
+    ky = np.fft.fftfreq(shape[0])[:, None]
+    kx = np.fft.rfftfreq(shape[1])[None, :]
+    spectrum[np.hypot(ky, kx) > 0.3] = 0
+    return spectrum
+
+
+def _moved(spectrum, shape, dx, dy):
+    ky = np.fft.fftfreq(shape[0])[:, None]
+    kx = np.fft.rfftfreq(shape[1])[None, :]
+    ramp = np.exp(-2j * np.pi * (ky * dy + kx * dx))
+    return np.fft.irfft2(spectrum * ramp, s=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_tile_sum_moves_each_tile_back_by_its_shift(threads):
+    """Frames moved by a different whole-and-fractional shift in each tile's region come
+    back to the scene, whatever the number of threads."""
+    rng = np.random.default_rng(7)
+    shape = (300, 420)
+    scene = _smooth_scene(rng, shape)
+    summer = TileSummer(shape, None, threads, tile=128)
+    moves = [(0.0, 0.0), (2.3, -1.6), (-3.7, 0.4)]
+    for index in reversed(range(len(moves))):
+        dx, dy = moves[index]
+        field = np.tile([dx, dy], (len(summer.tiles), 1))
+        summer.add(index, _moved(scene, shape, dx, dy), field)
+    sums = summer.sums()
+    expected = 3 * np.fft.irfft2(scene, s=shape)
+    inner = (slice(20, -20), slice(20, -20))
+    assert sums.dose_weighted is None
+    def rms(image):
+        return np.sqrt(np.mean(image ** 2))
+
+    # a sub-pixel move of a cut tile rings a little beyond its margin: 0.43 % rms here
+    # (128-px tiles; 0.21 % with the engine's 512-px tiles)
+    assert rms(sums.plain[inner] - expected[inner]) < 6e-3 * rms(expected[inner])
+    unaligned = sum(_moved(scene, shape, dx, dy) for dx, dy in moves)
+    assert rms(unaligned[inner] - expected[inner]) > 0.5 * rms(expected[inner])
+
+
+def test_tile_dose_weighted_sum_matches_the_whole_frame_sum():
+    """Unmoved frames: the tiled dose-weighted sum is the whole-frame one away from the
+    edges (the threads each keep their tiles' running sums)."""
+    rng = np.random.default_rng(8)
+    shape, apix = (256, 256), 1.0
+    mids = dw.frame_mid_exposures([1.5] * 5)
+    frames = [_moved(_smooth_scene(rng, shape), shape, 0, 0) for _ in mids]
+
+    def dose_for(grid):
+        return dw.DoseAccumulator(grid, apix, mids)
+
+    tiled = TileSummer(shape, dose_for, 2, tile=256)
+    whole = GlobalSummer(shape, dose_for, 1)
+    for index in reversed(range(len(frames))):
+        tiled.add(index, frames[index], np.zeros((len(tiled.tiles), 2)))
+        buffer, view = whole.buffer()
+        view[...] = frames[index]
+        whole.add(index, whole.prepare(buffer, (0.0, 0.0)))
+    tiled_sums, whole_sums = tiled.sums(), whole.sums()
+    np.testing.assert_allclose(tiled_sums.plain, sum(frames), atol=1e-3)
+    assert tiled_sums.dose_weighted is not None and whole_sums.dose_weighted is not None
+    assert not np.allclose(tiled_sums.dose_weighted, tiled_sums.plain, atol=0.1)
+    np.testing.assert_allclose(tiled_sums.dose_weighted, whole_sums.dose_weighted, atol=2e-3)

@@ -87,24 +87,43 @@ class DoseAccumulator:
             self._ratios[key] = np.exp(-np.float32(step) * self._half_inverse)
         return self._ratios[key]
 
-    def add(self, index: int, spectrum: np.ndarray) -> None:
-        """Add frame ``index``'s spectrum; frames must come in descending order."""
+    def advance(self, index: int) -> np.ndarray | None:
+        """Take frame ``index`` next: the factor a running sum is multiplied by before the
+        frame's spectrum is added (None for the last frame, which starts the sum).
+
+        For callers that hold the running sum themselves (one per tile, say):
+        ``total = spectrum`` when None is returned, else ``total *= factor; total += spectrum``;
+        :meth:`scale` then normalises it.  Frames must come in descending order.
+        """
         if index != self._next - 1:
             raise ValueError(f"frames must be added last first: expected {self._next - 1}, "
                              f"got {index}")
-        if self._sum is None:
+        self._next = index
+        if index == len(self._exposures) - 1:
+            return None
+        return self._ratio(self._exposures[index + 1] - self._exposures[index])
+
+    def add(self, index: int, spectrum: np.ndarray) -> None:
+        """Add frame ``index``'s spectrum; frames must come in descending order."""
+        factor = self.advance(index)
+        if self._sum is None or factor is None:
             self._sum = spectrum.astype(np.complex64, copy=True)
         else:
-            self._sum *= self._ratio(self._exposures[index + 1] - self._exposures[index])
+            self._sum *= factor
             self._sum += spectrum
-        self._next = index
 
     def result(self) -> np.ndarray:
         """The normalised dose-weighted spectrum (mean kept as in the plain sum)."""
-        if self._next != 0 or self._sum is None:
+        if self._sum is None:
             raise ValueError("not every frame has been added")
-        self._sum *= self._scale()
+        self._sum *= self.scale()
         return self._sum
+
+    def scale(self) -> np.ndarray:
+        """The normalisation of a finished running sum (see :meth:`advance`)."""
+        if self._next != 0:
+            raise ValueError("not every frame has been added")
+        return self._scale()
 
     def _scale(self) -> np.ndarray:
         """exp(-E_0 h)·norm = √(N / Σ_i exp(-2 (E_i - E_0) h)) (float64 sum, float32 out)."""

@@ -9,14 +9,16 @@ overlapping tiles, transformed as one batch; each tile is taken at the integer
 part of the shift at its centre and moved by the fraction in Fourier space, and
 the tiles are blended with linear ramps.
 
-A summer is used in two steps so that a worker thread can prepare the next
-frame (:meth:`prepare`: the FFT) while the caller shifts and accumulates the
-previous one (:meth:`add`).
+The whole-frame summer is used in two steps so that a worker thread can prepare
+the next frame (:meth:`GlobalSummer.prepare`: the FFT) while the caller shifts
+and accumulates the previous one (:meth:`GlobalSummer.add`); the tiled summer
+spreads each frame's tiles over threads (:meth:`TileSummer.add`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,8 +129,12 @@ def _ramp_window(core: int, ramp: int) -> np.ndarray:
 class TileSummer:
     """Accumulates frames under a smooth local shift field, tile by tile.
 
-    :meth:`prepare` takes a corrected frame and the content displacement (input
-    pixels) at every tile centre (:attr:`centres`).
+    :meth:`add` takes a corrected frame and the content displacement (input
+    pixels) at every tile centre (:attr:`centres`).  The tiles are split between
+    ``threads`` threads; each takes one tile at a time from cut to accumulated
+    (transform, fractional shift, plain and dose-weighted sums), so a tile's
+    spectrum (about 1 MB) stays in the processor's cache instead of a whole
+    frame's tiles going through memory once per operation.
     """
 
     def __init__(self, shape: tuple[int, int], dose_for: DoseFor, threads: int,
@@ -138,39 +144,61 @@ class TileSummer:
         self.side = side
         self.tiles, self.core = tile_grid(shape, side)
         self.centres = np.array([tile.centre for tile in self.tiles])
-        self.threads = threads
+        self.threads = max(1, threads)
+        spectrum_shape = (len(self.tiles), side, side // 2 + 1)
         # None once the sums are taken (frees the memory)
-        self.plain: np.ndarray | None = np.zeros((len(self.tiles), side, side // 2 + 1),
-                                                 np.complex64)
+        self.plain: np.ndarray | None = np.zeros(spectrum_shape, np.complex64)
         self.dose = dose_for((side, side)) if dose_for else None
+        self.weighted = np.zeros(spectrum_shape, np.complex64) if self.dose else None
+        self._parts = [part for part in np.array_split(np.arange(len(self.tiles)),
+                                                        self.threads) if len(part)]
         self._index = np.arange(side)
 
-    def prepare(self, frame: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Spectra (tiles, side, side//2+1) of a corrected frame's tiles, each cut at the
-        whole-pixel part of its shift, and the fractions left (tiles, 2)."""
-        whole = np.floor(shifts + 0.5).astype(int)
-        stack = np.empty((len(self.tiles), self.side, self.side), np.float32)
-        for number, (tile, (ix, iy)) in enumerate(zip(self.tiles, whole)):
-            stack[number] = self._cut(frame, tile.y0 - TILE_MARGIN + iy,
-                                      tile.x0 - TILE_MARGIN + ix)
-        spectra = scipy.fft.rfft2(stack, workers=self.threads, overwrite_x=True)
-        return spectra, shifts - whole
-
-    def add(self, index: int, prepared: tuple[np.ndarray, np.ndarray]) -> None:
-        """Move frame ``index``'s tiles by their fractions and add them to the sums."""
-        spectra, fraction = prepared
-        shift_spectra(spectra, (self.side, self.side), -fraction[:, 0], -fraction[:, 1],
-                      out=spectra)
+    def add(self, index: int, frame: np.ndarray, shifts: np.ndarray) -> None:
+        """Add frame ``index`` (corrected), each tile moved back by the displacement
+        (tiles, 2) at its centre; frames come last first."""
         assert self.plain is not None, "frames added after the sums were taken"
-        self.plain += spectra
-        if self.dose is not None:
-            self.dose.add(index, spectra)
+        whole = np.floor(shifts + 0.5).astype(int)
+        fraction = shifts - whole
+        factor = self.dose.advance(index) if self.dose is not None else None
 
-    def _cut(self, frame: np.ndarray, y0: int, x0: int) -> np.ndarray:
+        def add_part(numbers: np.ndarray) -> None:
+            buffer = np.empty((self.side, self.side), np.float32)
+            for number in numbers:
+                tile, (ix, iy) = self.tiles[number], whole[number]
+                self._cut(frame, tile.y0 - TILE_MARGIN + iy, tile.x0 - TILE_MARGIN + ix, buffer)
+                spectrum = scipy.fft.rfft2(buffer, workers=1)
+                shift_spectra(spectrum[None], (self.side, self.side), -fraction[number, 0],
+                              -fraction[number, 1], out=spectrum[None])
+                self._accumulate(number, spectrum, factor)
+
+        if len(self._parts) == 1:
+            add_part(self._parts[0])
+            return
+        with ThreadPoolExecutor(len(self._parts)) as pool:
+            for done in [pool.submit(add_part, part) for part in self._parts]:
+                done.result()
+
+    def _accumulate(self, number: int, spectrum: np.ndarray, factor: np.ndarray | None) -> None:
+        """Add one tile's moved spectrum to the plain and (Horner's rule) weighted sums."""
+        assert self.plain is not None
+        self.plain[number] += spectrum
+        if self.weighted is None:
+            return
+        if factor is None:  # the last frame starts the weighted sum
+            self.weighted[number] = spectrum
+        else:
+            weighted = self.weighted[number]
+            weighted *= factor
+            weighted += spectrum
+
+    def _cut(self, frame: np.ndarray, y0: int, x0: int, out: np.ndarray) -> None:
+        """Copy the tile whose top-left corner is (y0, x0) into ``out`` (wrapping at edges)."""
         rows, cols = frame.shape
         if 0 <= y0 and y0 + self.side <= rows and 0 <= x0 and x0 + self.side <= cols:
-            return frame[y0:y0 + self.side, x0:x0 + self.side]
-        return frame.take(self._index + y0, axis=0, mode="wrap").take(
+            np.copyto(out, frame[y0:y0 + self.side, x0:x0 + self.side])
+            return
+        out[...] = frame.take(self._index + y0, axis=0, mode="wrap").take(
             self._index + x0, axis=1, mode="wrap")
 
     def assemble(self, spectra: np.ndarray) -> np.ndarray:
@@ -197,7 +225,12 @@ class TileSummer:
         assert self.plain is not None, "the sums are taken once"
         plain = self.assemble(self.plain)
         self.plain = None
-        return Sums(plain, self.assemble(self.dose.result()) if self.dose is not None else None)
+        weighted = None
+        if self.dose is not None and self.weighted is not None:
+            self.weighted *= self.dose.scale()
+            weighted = self.assemble(self.weighted)
+            self.weighted = None
+        return Sums(plain, weighted)
 
 
 def _even_fast(value: int) -> int:
