@@ -269,51 +269,49 @@ def _refine(before: float, peak: float, after: float) -> float:
     return float(np.clip((before - after) / (2 * curvature), -0.5, 0.5))
 
 
-def _own_spectra(spectra: np.ndarray, shape: tuple[int, int], shifts: np.ndarray, group: int):
-    """Yield (frame slice, own spectra) in batches: each frame moved (or its group's sum)."""
-    count = len(spectra)
-    if group <= 1:
-        for start in range(0, count, BATCH):
-            part = slice(start, min(count, start + BATCH))
-            yield part, shift_spectra(spectra[part], shape, -shifts[part, 0], -shifts[part, 1])
-        return
-    cumulative = shift_spectra(spectra, shape, -shifts[:, 0], -shifts[:, 1])
-    np.cumsum(cumulative, axis=0, out=cumulative)
-    for start in range(0, count, BATCH):
-        frames = range(start, min(count, start + BATCH))
-        own = np.empty((len(frames), *spectra.shape[1:]), spectra.dtype)
-        for row, index in enumerate(frames):
-            first, last = _group_window(index, count, group)
-            own[row] = cumulative[last] - (cumulative[first - 1] if first else 0)
-        yield slice(frames.start, frames.stop), own
+def frame_groups(count: int, group: int) -> list[range]:
+    """MotionCor2's ``-Group``: consecutive frames aligned ``group`` at a time as one sum.
 
-
-def _group_window(index: int, count: int, group: int) -> tuple[int, int]:
-    """First and last frame of the group measured for frame ``index`` (kept inside the stack)."""
-    first = max(0, min(index - (group - 1) // 2, count - group))
-    return first, min(count, first + group) - 1
-
-
-def group_centres(count: int, group: int) -> np.ndarray:
-    """The (fractional) frame index each frame's group measures: its window's middle."""
-    return np.array([sum(_group_window(index, count, group)) / 2 for index in range(count)])
-
-
-def at_frames(updates: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Shift updates measured at group ``centres`` (n, 2), linearly moved onto frame indices.
-
-    An even group measures the motion half a frame after its frame, and the groups of
-    the first and last frames are pulled inwards; without this, every shift would
-    carry the drift of that offset (frame 0's error is then subtracted from all).
-    :func:`align_stack` uses it for even groups only: with odd groups of 3 or more
-    the per-frame iteration is ill-posed either way (several pixels off on drifting
-    test movies, with or without it).
+    The last group may be shorter.  There are always at least two groups, so that each
+    has the others to be aligned to.
     """
-    where, first = np.unique(centres, return_index=True)
-    if len(where) < 2 or np.array_equal(centres, np.arange(len(centres))):
-        return updates
-    frames = np.arange(len(centres), dtype=float)
-    return np.stack([_linear(frames, where, column) for column in updates[first].T], axis=1)
+    size = max(1, min(group, count // 2))
+    return [range(start, min(count, start + size)) for start in range(0, count, size)]
+
+
+def group_centres(groups: list[range]) -> np.ndarray:
+    """The (fractional) frame index whose motion each group's sum measures: its middle."""
+    return np.array([(members.start + members.stop - 1) / 2 for members in groups])
+
+
+def frame_shifts(group_shifts: np.ndarray, centres: np.ndarray, count: int) -> np.ndarray:
+    """Shifts (count, 2) of every frame from shifts measured at group ``centres``.
+
+    Linear between the centres and continued along the end segments beyond them, as
+    MotionCor2 interpolates its group shifts onto the raw frames.
+    """
+    if len(centres) == count:
+        return np.array(group_shifts, float)
+    frames = np.arange(count, dtype=float)
+    return np.stack([_linear(frames, centres, column) for column in group_shifts.T], axis=1)
+
+
+def _own_spectra(spectra: np.ndarray, shape: tuple[int, int], shifts: np.ndarray,
+                 groups: list[range]) -> Iterator[np.ndarray]:
+    """Each group's sum of moved frames (a single frame: the frame moved), in batches."""
+    for start in range(0, len(groups), BATCH):
+        batch = groups[start:start + BATCH]
+        first, last = batch[0].start, batch[-1].stop
+        if last - first == len(batch):  # single frames
+            yield shift_spectra(spectra[first:last], shape, -shifts[first:last, 0],
+                                -shifts[first:last, 1])
+            continue
+        own = np.empty((len(batch), *spectra.shape[1:]), spectra.dtype)
+        for row, members in enumerate(batch):
+            part = slice(members.start, members.stop)
+            own[row] = shift_spectra(spectra[part], shape, -shifts[part, 0],
+                                     -shifts[part, 1]).sum(axis=0)
+        yield own
 
 
 def _linear(x: np.ndarray, where: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -329,21 +327,30 @@ def _linear(x: np.ndarray, where: np.ndarray, values: np.ndarray) -> np.ndarray:
 def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray, *,
                 iterations: int = 7, tolerance: float = 0.5, group: int = 1,
                 scale: tuple[float, float] = (1.0, 1.0), max_shift: float | None = None,
-                threads: int = 1, initial: np.ndarray | None = None) -> StackAlignment:
+                threads: int = 1) -> StackAlignment:
     """Iteratively align a stack (n, h, w//2+1) of rfft2 spectra of ``shape`` frames.
 
     ``weight`` multiplies each cross-correlation spectrum (the B-factor filter).
     ``scale`` turns grid pixels into input pixels (x, y) for the tolerance test.
+    With ``group`` > 1 the unknowns are the shifts of :func:`frame_groups`' sums, each
+    measured against the rest of the movie, and every frame takes the shift
+    interpolated at its index (:func:`frame_shifts`), with which it enters the sums.
+    (Aligning every frame by a window of frames around it instead is ill-posed: an
+    error that alternates from frame to frame grows at each iteration.)
     At least two iterations run so that the first, coarse peak is refined.
     """
     spectra = np.asarray(spectra)
     count = len(spectra)
-    shifts = np.zeros((count, 2)) if initial is None else np.array(initial, float)
-    errors: list[float] = []
     if count < 2:
-        return StackAlignment(shifts, ())
+        return StackAlignment(np.zeros((count, 2)), ())
+    groups = frame_groups(count, group)
+    centres = group_centres(groups)
+    group_shifts = np.zeros((len(groups), 2))
+    errors: list[float] = []
     batches = [slice(start, min(count, start + BATCH)) for start in range(0, count, BATCH)]
     for iteration in range(max(1, iterations)):
+        shifts = frame_shifts(group_shifts, centres, count)
+
         def moved_sum(part: slice) -> np.ndarray:
             return shift_spectra(spectra[part], shape, -shifts[part, 0],
                                  -shifts[part, 1]).sum(axis=0)
@@ -352,8 +359,7 @@ def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray,
         for partial in _imap(threads, moved_sum, batches):
             total += partial
 
-        def peaks(batch: tuple[slice, np.ndarray]) -> np.ndarray:
-            part, own = batch
+        def peaks(own: np.ndarray) -> np.ndarray:
             cross = np.subtract(total, own)
             np.conjugate(cross, out=cross)
             cross *= own
@@ -362,15 +368,18 @@ def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray,
             cc = scipy.fft.irfft2(cross, s=shape, workers=1, overwrite_x=True)
             return subpixel_peaks(cc, max_shift)
 
-        updates = np.concatenate(list(_imap(threads, peaks,
-                                            _own_spectra(spectra, shape, shifts, group))))
-        if group % 2 == 0:  # odd groups are centred but for the ends: left as they were
-            updates = at_frames(updates, group_centres(count, group))
-        shifts += updates
+        measured = np.concatenate(list(_imap(threads, peaks,
+                                             _own_spectra(spectra, shape, shifts, groups))))
+        # each group is measured against the others' mean, which moves with it:
+        # (N-1)/N of its offset is its own (with two groups, the full offset overshoots
+        # by exactly the offset, and the iteration would swing for ever)
+        updates = measured * ((len(groups) - 1) / len(groups))
+        group_shifts += updates
         error = float(np.mean(np.hypot(updates[:, 0] * scale[0], updates[:, 1] * scale[1])))
         errors.append(error)
         if iteration >= 1 and error < tolerance:
             break
+    shifts = frame_shifts(group_shifts, centres, count)
     shifts -= shifts[0]
     return StackAlignment(shifts, tuple(errors))
 
