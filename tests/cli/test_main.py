@@ -41,3 +41,34 @@ def test_a_closed_pipe_ends_quietly(capsys, monkeypatch):
 
     assert run_entry_point("appion", main, []) == 141
     os.close(write_end)
+
+
+def test_a_command_imports_only_what_it_uses(tmp_path):
+    """``appion ctf`` on a micrograph starts like a program of its own: neither Django
+    (sinedon's models), the simulator nor the other steps (beyond their plug-in
+    objects) are imported."""
+    import subprocess
+    import sys
+
+    import mrcfile
+    import numpy as np
+
+    micrograph = tmp_path / "m.mrc"
+    with mrcfile.new(micrograph) as mrc:
+        mrc.set_data(np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32))
+    probe = (
+        "import sys\n"
+        "from appion.cli.main import main\n"
+        "try:\n"
+        f"    main(['ctf', {str(micrograph)!r}, '--apix', '1', '--kv', '300', '--cs', '2.7',"
+        " '--ac', '0.07', '--box', '128', '--resmax', '6', '--json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('django', 'matplotlib', 'appion.simulation', 'appion.particlepicking.cli.',"
+        " 'appion.particlepicking.engines', 'appion.motioncorrection.cli.',"
+        " 'appion.motioncorrection.engines')\n"
+        "print(sorted({h for h in heavy for m in sys.modules if m.startswith(h)}))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert '"defocus_1_A"' in done.stdout  # the command did run
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -59,7 +59,7 @@ class StepPlugin:
     such as ``--engine``, get step-specific names); ``make_step(namespace)`` turns
     the parsed flags into the step's typed options and builds the step (a one-line
     :class:`~appion.base.errors.UsageError` for bad values); ``add_commands``
-    (optional) adds ``appion`` subcommands.
+    (optional) adds the ``appion`` subcommands named in ``commands``.
     """
 
     name: str
@@ -67,6 +67,9 @@ class StepPlugin:
     add_options: Callable[..., None]
     make_step: Callable[[Namespace], Step]
     add_commands: Callable[[Any], None] | None = None
+    #: the ``appion`` subcommands ``add_commands`` adds (so that running one of them
+    #: imports only its step)
+    commands: tuple[str, ...] = ()
     classic_programs: tuple[ClassicProgram, ...] = ()
 
 

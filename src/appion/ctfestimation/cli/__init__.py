@@ -49,7 +49,7 @@ GCTF = _classic("gctf.py", "gctf", "gctf", "Gctf")
 PLUGIN = StepPlugin(
     name="ctf",
     summary="CTF estimation (built-in, CTFFIND 4/5 or Gctf), stored as ApCtfData",
-    add_options=add_options, make_step=make_step, add_commands=add_commands,
+    add_options=add_options, make_step=make_step, add_commands=add_commands, commands=("ctf",),
     classic_programs=(CTFFIND4, GCTF))
 
 __all__ = ["CTFFIND4", "GCTF", "PLUGIN", "add_commands", "add_options", "make_step"]

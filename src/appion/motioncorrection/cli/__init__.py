@@ -49,7 +49,7 @@ PLUGIN = StepPlugin(
     summary="align movie frames (MotionCor2, MotionCor3 or the built-in engine)",
     add_options=add_options,
     make_step=make_step,
-    add_commands=add_commands,
+    add_commands=add_commands, commands=("motioncor",),
     classic_programs=(MAKEDDALIGN,),
 )
 

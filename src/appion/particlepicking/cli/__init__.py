@@ -42,7 +42,7 @@ DOGPICKER = ClassicProgram(
 PLUGIN = StepPlugin(
     name="pick",
     summary="particle picking (DoG, Topaz), stored as ApParticleData",
-    add_options=add_options, make_step=make_step, add_commands=add_commands,
+    add_options=add_options, make_step=make_step, add_commands=add_commands, commands=("pick",),
     classic_programs=(DOGPICKER,))
 
 __all__ = ["DOGPICKER", "PLUGIN", "add_commands", "add_options", "make_step"]
