@@ -1,6 +1,7 @@
 """Benchmark the built-in motion correction on full-size movies; prints one JSON object.
 
-Movies (K3 5760×4092×40 LZW TIFF, Falcon 4 EER 4096² × 400 raw frames) are made in
+Movies (K3 5760×4092×40 LZW TIFF, the same frames as an int16 MRC stack, Falcon 4 EER
+4096² × 400 raw frames) are made in
 a temporary folder outside the repository with known drift.  Every engine run is
 its own process under GNU time: wall time, peak RSS, decoded movie size and
 global-shift RMSE against the truth.  With ``relion_run_motioncorr`` on PATH,
@@ -15,7 +16,8 @@ built-in engine runs with classic Appion's B-factors (-Bft 500 150) and, as
 with its default and, as ``relion_bfactor500``, with classic Appion's global one,
 so that each engine is also compared at the other's setting.
 
-    python benchmarks/motioncor.py [--threads 2] [--frames 40] [--skip-eer] [--keep DIR]
+    python benchmarks/motioncor.py [--threads 2] [--frames 40] [--skip-eer] [--skip-mrc]
+                                   [--keep DIR]
                                    [--scale 0.5] [--no-dw] [--no-relion]
 
 ``APPION_BENCH_QUICK=1`` makes 10-frame K3 and 100-raw-frame EER movies instead.
@@ -88,6 +90,19 @@ def make_k3(path: Path, nframes: int, seed: int = 0, scale: float = 1.0) -> np.n
             tif.write(rng.poisson(frame).astype(np.uint8), compression="lzw",
                       photometric="minisblack", contiguous=False)
     return shifts
+
+
+def make_k3_mrc(path: Path, tiff: Path) -> None:
+    """The K3 TIFF's frames as an MRC stack of int16 counts (mode 1), written frame by frame."""
+    import mrcfile
+    with tifffile.TiffFile(tiff) as tif:
+        pages = list(tif.pages)
+        rows, cols = pages[0].shape
+        with mrcfile.new_mmap(path, shape=(len(pages), rows, cols), mrc_mode=1,
+                              overwrite=True) as mrc:
+            for index, page in enumerate(pages):
+                mrc.data[index] = page.asarray()
+            mrc.voxel_size = 1.0
 
 
 def make_eer(path: Path, raw_frames: int, group: int, seed: int = 1, scale: float = 1.0):
@@ -203,12 +218,12 @@ def relion_shifts(out: Path, movie: Path):
     """Global shifts from RELION's per-movie STAR file, as content displacements.
 
     RELION's rlnMicrographShiftX/Y are the corrections it applies.  It reads TIFF
-    frames upside down (MRC convention, y up) but EER frames as stored, so the
-    content displacement (x, y) in row-down pixels is (-ShiftX, +ShiftY) for a
-    TIFF and (-ShiftX, -ShiftY) for an EER.  (Checked on both movies: the other
-    sign choices miss the truth by tens of pixels.)
+    frames upside down (MRC convention, y up) but EER and MRC frames as stored, so
+    the content displacement (x, y) in row-down pixels is (-ShiftX, +ShiftY) for a
+    TIFF and (-ShiftX, -ShiftY) for an EER or MRC.  (Checked on each movie: the
+    other sign choices miss the truth by tens of pixels.)
     """
-    y_sign = -1.0 if movie.suffix.lower() == ".eer" else 1.0
+    y_sign = -1.0 if movie.suffix.lower() in (".eer", ".mrc") else 1.0
     stems = {movie.stem, movie.stem.replace(".", "_")}  # RELION writes dots as "_"
     for path in (path for stem in stems for path in out.rglob(stem + ".star")):
         rows, inside = [], False
@@ -309,6 +324,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--eer-raw-frames", type=int, default=400)
     parser.add_argument("--skip-eer", action="store_true")
+    parser.add_argument("--skip-mrc", action="store_true", help="no K3 MRC (int16) case")
     parser.add_argument("--keep", help="folder to keep (and reuse) the movies in")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="frame sides times this (0.5: quarter-size movies)")
@@ -331,6 +347,14 @@ def main() -> None:
                         [(0, 0), (5, 5)], **options)
         case["floor"] = floor(k3, args.threads)
         report["cases"].append(case)
+        if not args.skip_mrc:  # the same frames as int16 MRC: 5x5 with dose weighting
+            mrc = folder / f"k3{suffix}.mrc"
+            if not mrc.exists():
+                make_k3_mrc(mrc, k3)
+            case = run_case("k3_mrc", mrc, truth, rows * cols * len(truth) * 2 / 2**20, folder,
+                            args.threads, [(5, 5)], **options)
+            case["floor"] = floor(mrc, args.threads)
+            report["cases"].append(case)
         if not args.skip_eer:
             group = max(1, args.eer_raw_frames // 40)
             movie = folder / f"falcon4{suffix}.eer"
