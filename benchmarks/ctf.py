@@ -14,7 +14,9 @@ run on for ``tests/ctfestimation/data/ctffind-5.0.2``, with CTFFIND's recorded a
 searched as classic ``ctffind4.py`` searches (scope defocus ∓ 2.5 µm, ``--dast``
 100 µm), to 15 Å (the classic default) and to 5 Å, with the classic ``--fieldsize``
 1024 shrunk to 720.  ``worker``: one warm worker's whole task on the ``easy``
-micrograph (read, spectrum, fit, scores, graphs), split by stage.
+micrograph (read, spectrum, fit, scores, graphs), split by stage.  ``whole_process``:
+``appion ctf`` run as a command on each noise case (start-up included), and a whole
+CTFFIND run on it when ``CTFFIND_BIN`` is set; best of three.
 
 Errors are signed, fit − truth: mean defocus and astigmatism (defocus 1 − defocus 2) in
 Å, azimuth in degrees.  ``ratios`` are built-in / CTFFIND (absolute errors, seconds).
@@ -201,6 +203,44 @@ def warm_worker(size: int, box: int, workdir: str, repeats: int = 3) -> dict:
     return report
 
 
+def whole_process(size: int, box: int, ctffind: str | None, workdir: str,
+                  repeats: int = 3) -> dict:
+    """One micrograph as a whole process: ``appion ctf`` (start-up, read, fit, answer)
+    against a whole CTFFIND run through the engine, on each noise case; best of
+    ``repeats`` wall-clock seconds."""
+    import subprocess
+    import sys
+
+    import mrcfile
+    params = replace(NOISE_SEARCH, box=box)
+    results = {}
+    for name, (defocus_1, defocus_2, azimuth, snr, bfactor) in CASES.items():
+        image = ctf_filtered_noise((size, size), params.pixel_size_a, defocus_1, defocus_2,
+                                   azimuth, signal_to_noise=snr, bfactor_a2=bfactor, seed=1)
+        path = os.path.join(workdir, f"{name}.mrc")
+        with mrcfile.new(path, overwrite=True) as mrc:
+            mrc.set_data(np.asarray(image, dtype=np.float32))
+            mrc.voxel_size = params.pixel_size_a
+        command = [sys.executable, "-m", "appion.cli.main", "ctf", path,
+                   "--apix", str(params.pixel_size_a), "--kv", str(params.kv),
+                   "--cs", str(params.cs_mm), "--ac", str(params.amplitude_contrast),
+                   "--box", str(box), "--resmin", str(params.resmin_a),
+                   "--resmax", str(params.resmax_a), "--defmin", str(params.defocus_min_a),
+                   "--defmax", str(params.defocus_max_a),
+                   "--defstep", str(params.defocus_step_a),
+                   "--astigmatism", str(params.expected_astigmatism_a), "--json"]
+        entry = {"appion_ctf_s": round(_best_of(
+            lambda: subprocess.run(command, check=True, capture_output=True), repeats)[0], 3)}
+        if ctffind:
+            entry["ctffind_s"] = min(run_ctffind(image, params, (defocus_1, defocus_2, azimuth),
+                                                 ctffind, workdir)["seconds"]
+                                     for _ in range(repeats))
+            entry["appion_ctf_over_ctffind"] = round(entry["appion_ctf_s"]
+                                                     / entry["ctffind_s"], 3)
+        results[name] = entry
+    return results
+
+
 def _best_of(function, repeats: int) -> tuple[float, float]:
     """The shortest wall-clock and processor times of ``repeats`` calls."""
     wall = cpu = float("inf")
@@ -227,7 +267,8 @@ def main() -> None:
                   "cases": noise_cases(args.size, args.box, ctffind, workdir),
                   "ctffind_5_0_2_reference": reference_case(ctffind, workdir),
                   "k3_small": k3_small(ctffind, workdir),
-                  "worker": warm_worker(args.size, args.box, workdir)}
+                  "worker": warm_worker(args.size, args.box, workdir),
+                  "whole_process": whole_process(args.size, args.box, ctffind, workdir)}
     print(json.dumps(report, indent=2))
 
 

@@ -1,21 +1,22 @@
 """The built-in motion-correction engine: MotionCor2's job without the binary.
 
-``run_builtin`` decodes the movie twice (threads, small read-ahead) and never
-holds all of its frames at full size:
+``run_builtin`` reads the movie twice (threads, small read-ahead) and never
+holds all of its frames as floats at full size:
 
 1. align: the frame sum (for hot pixels) and real-space binned copies of the
    gain-corrected frames are accumulated as frames arrive.  Defects found on the
    sum are then replaced in the binned copies (a bin holding a defect is
    replaced by its good neighbour bins), which are aligned (global, then
    patches when asked).
-2. sum: frames are decoded again, last first; each is corrected and
-   transformed once, in a worker thread, while the caller adds the previous
-   spectrum to the plain and dose-weighted sums.
+2. sum: frames are read again, last first; each is corrected in a worker
+   thread while the previous one is shifted and added to the plain and
+   dose-weighted sums (as a whole, or tile by tile on every thread).
 
-Decoding twice costs less than keeping a full-size movie in memory, and the
-memory saved lets the alignment copies be as fine as the B-factor asks.  EER
-movies are the exception: rendering sums several raw frames into each frame,
-so their rendered frames (small counts, uint8) are kept from the first pass.
+Frames that cost decoding are kept from the first pass as decoded (uint8 counts,
+one byte a pixel), when they fit in a quarter of the machine's memory: decoding
+an LZW K3 frame takes longer than its share of the summing.  EER movies always
+keep their rendered frames, which sum several raw frames each; memory-mapped MRC
+frames are simply read again.
 
 Outputs are float32 MRC files with the pixel size in the header, written under
 a temporary name and renamed.
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+from threadpoolctl import threadpool_limits
 
 import appion
 from appion.base.calc.internal import validate
@@ -91,6 +93,15 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
     turned back to Leginon's as classic's ``organizeAlignedSum`` does (RotGain and
     FlipGain undone; the built-in engine writes EER sums like TIFF ones).
     """
+    # the engine spreads its own work over ``threads``; BLAS threads (the peak
+    # refinement's small matrix products) would only spin beside them
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_builtin(params, image_id=image_id, device=device, threads=threads,
+                            leginon_orientation=leginon_orientation)
+
+
+def _run_builtin(params: MotionCorParameters, *, image_id: int, device: str,
+                 threads: int | None, leginon_orientation: bool) -> MotionCorResult:
     started = time.perf_counter()
     if device != "cpu":
         raise EngineError(f"the built-in engine runs on the CPU only in this version, not on "
@@ -107,7 +118,7 @@ def run_builtin(params: MotionCorParameters, *, image_id: int = 0, device: str =
         shape = movie.shape
         references = _references(params, shape, log)
         factor = alignment.align_bin(shape, pixel_size, params.bfactor[0], params.ft_bin)
-        kept: list[np.ndarray] | None = [] if _keeps_frames(movie) else None
+        kept: list[np.ndarray] | None = [] if _keeps_frames(movie, len(indices)) else None
         frame_sum, binned = _first_pass(movie, indices, references, factor, threads, kept)
         check_frame_sum(frame_sum, movie.path, len(indices))
         correction = _correction(params, references, frame_sum, len(indices), log)
@@ -218,9 +229,32 @@ def _references(params: MotionCorParameters, shape: tuple[int, int], log: _LogWr
     return gain_mod.FrameCorrection(gain=gain, dark=dark)
 
 
-def _keeps_frames(movie: Movie) -> bool:
-    """Keep decoded frames for the summing pass when each renders two or more raw frames."""
-    return getattr(movie, "raw_frames", movie.nframes) >= 2 * movie.nframes
+#: Decoded frames are kept for the summing pass while they take at most this share of
+#: the machine's memory.
+KEPT_FRAMES_MEMORY_SHARE = 0.25
+
+
+def _keeps_frames(movie: Movie, count: int) -> bool:
+    """Keep the decoded frames for the summing pass instead of decoding them again.
+
+    Rendered EER frames are always kept (each sums several raw frames); compressed
+    (TIFF) frames while they take at most :data:`KEPT_FRAMES_MEMORY_SHARE` of the
+    memory; memory-mapped MRC frames are read again, which costs no decoding.
+    """
+    if getattr(movie, "raw_frames", movie.nframes) >= 2 * movie.nframes:
+        return True
+    if not movie.decoded_on_read:
+        return False
+    size = count * movie.shape[0] * movie.shape[1] * np.dtype(movie.dtype).itemsize
+    return size <= KEPT_FRAMES_MEMORY_SHARE * _physical_memory()
+
+
+def _physical_memory() -> int:
+    """Bytes of memory of this machine (a large number where it cannot be told)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
 
 
 def _last_first(kept: list[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:

@@ -99,6 +99,8 @@ class Movie:
     #: FmIntFile), else in units of one full rendered frame.  None: all frames equal.
     doses: tuple[float, ...] | None = None
     doses_absolute: bool = False
+    #: Whether reading a frame decodes it (TIFF, EER) rather than mapping the file (MRC).
+    decoded_on_read: bool = True
 
     def read(self, index: int) -> np.ndarray:
         raise NotImplementedError
@@ -176,6 +178,8 @@ def _check_mrc_header(path: str) -> None:
 
 class MrcMovie(Movie):
     """An MRC stack (modes 0, 1, 2, 6, 12), memory-mapped."""
+
+    decoded_on_read = False
 
     def __init__(self, path: str):
         self.path = path

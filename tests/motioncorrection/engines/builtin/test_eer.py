@@ -85,7 +85,7 @@ def test_eer_engine_keeps_rendered_frames_and_matches_decoding_twice(tmp_path, m
         return result, mrcfile.read(tmp_path / name), mrcfile.read(result.aligned_dw_path)
 
     kept, kept_sum, kept_dw = run("kept.mrc")
-    monkeypatch.setattr(builtin_engine, "_keeps_frames", lambda movie: False)
+    monkeypatch.setattr(builtin_engine, "_keeps_frames", lambda movie, count: False)
     twice, twice_sum, twice_dw = run("twice.mrc")
     error = np.sqrt(np.mean(np.sum((np.array(kept.shifts_px) - truth) ** 2, axis=1)))
     assert len(kept.shifts_px) == 10 and error < 0.2

@@ -174,3 +174,38 @@ def test_defects_and_hot_pixels_are_replaced_by_neighbours():
     assert np.all(np.abs(frame[:, 33] - 100) < 15)
     untouched = ~mask
     np.testing.assert_array_equal(frame[untouched], frame_sum[untouched])
+
+
+def test_compressed_frames_are_decoded_once_with_the_same_sums(tmp_path, monkeypatch, small_movie):
+    """A TIFF's decoded frames are kept for the summing pass (an MRC's are read again
+    from the map); the shifts and sums are those of decoding twice."""
+    from appion.motioncorrection.engines import builtin_engine
+    from appion.motioncorrection.engines.movie_io import TiffMovie
+
+    tiff = write_tiff(tmp_path / "movie.tif", small_movie.frames)
+    mrc = write_mrc(tmp_path / "movie.mrc", small_movie.frames)
+    with open_movie(str(tiff), "tiff") as movie:
+        assert builtin_engine._keeps_frames(movie, movie.nframes)
+    with open_movie(str(mrc), "mrc") as movie:
+        assert not builtin_engine._keeps_frames(movie, movie.nframes)
+    reads: list[int] = []
+    real_read = TiffMovie.read
+
+    def counted(self: TiffMovie, index: int):
+        reads.append(index)
+        return real_read(self, index)
+
+    def run(name):
+        params = MotionCorParameters(str(tiff), "tiff", str(tmp_path / name), pixel_size_a=1.0,
+                                     patch=(2, 2), dose_weight=True, fm_dose=1.0)
+        result = run_builtin(params, threads=2)
+        return result, mrcfile.read(tmp_path / name), mrcfile.read(result.aligned_dw_path)
+
+    monkeypatch.setattr(TiffMovie, "read", counted)
+    kept, kept_sum, kept_dw = run("kept.mrc")
+    assert sorted(reads) == list(range(len(small_movie.frames)))  # each frame decoded once
+    monkeypatch.setattr(builtin_engine, "_keeps_frames", lambda movie, count: False)
+    twice, twice_sum, twice_dw = run("twice.mrc")
+    assert kept.shifts_px == twice.shifts_px
+    np.testing.assert_allclose(kept_sum, twice_sum, atol=1e-3)
+    np.testing.assert_allclose(kept_dw, twice_dw, atol=1e-3)

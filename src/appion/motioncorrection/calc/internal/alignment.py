@@ -4,8 +4,10 @@ All shifts are content displacements ``(x, y)``: frame i shows the scene moved b
 ``+shift`` relative to the reference, so it must be moved by ``-shift`` to align.
 Global alignment follows MotionCor2: every frame (or group of frames) is
 cross-correlated with the sum of all the others, B-factor weighted, the peak
-found to sub-pixel precision, shifts updated, until the mean update is below the
-tolerance or the iteration limit is hit.  It works on frames binned in real space
+found to sub-pixel precision (three pixels, then a quarter-pixel matrix-DFT grid
+around them), shifts updated, until the mean update is below the tolerance or the
+iteration limit is hit.  ``-Group`` aligns sums of consecutive frames and
+interpolates their shifts onto the frames.  It works on frames binned in real space
 by an integer factor (block sums, straight from the raw counts) and padded to a
 fast FFT size, as a stack of spectra (``rfft2`` layout, complex64), and
 transforms the cross-correlations a batch of frames at a time.
@@ -261,8 +263,33 @@ def subpixel_peaks(cc: np.ndarray, max_shift: float | None = None) -> np.ndarray
 
 
 #: Half-width (pixels) and step of the fine grid a coarse peak is refined on.
-REFINE_RADIUS = 1.0
+REFINE_RADIUS = 1.5
 REFINE_STEP = 0.25
+#: The coarse search transforms the cross-correlations this many times smaller per side
+#: (the refinement reads the whole spectrum)...
+COARSE_CROP = 2
+#: ...when both sides stay at least this long.
+MIN_COARSE_SIDE = 64
+
+
+def coarse_peaks(cross: np.ndarray, shape: tuple[int, int], max_shift: float | None = None
+                 ) -> np.ndarray:
+    """Peaks (n, 2) x y, to a fraction of a pixel, of the cross-correlations whose rfft2
+    spectra (n, h, w//2+1) are ``cross``, each transformed at :data:`COARSE_CROP` times
+    fewer pixels per side (for :func:`refine_peaks` to finish)."""
+    rows, cols = shape
+    factor = COARSE_CROP
+    small = (rows // factor // 2 * 2, cols // factor // 2 * 2)
+    if min(small) < MIN_COARSE_SIDE:
+        factor, small = 1, shape
+    if factor > 1:
+        half = small[0] // 2
+        cross = np.concatenate([cross[:, :half, :small[1] // 2 + 1],
+                                cross[:, rows - half:, :small[1] // 2 + 1]], axis=1)
+    cc = scipy.fft.irfft2(cross, s=small, workers=1)
+    limit = None if max_shift is None else max_shift / factor
+    return subpixel_peaks(cc, limit) * factor
+
 
 
 def refine_peaks(cross: np.ndarray, shape: tuple[int, int], peaks: np.ndarray,
@@ -402,8 +429,7 @@ def align_stack(spectra: np.ndarray, shape: tuple[int, int], weight: np.ndarray,
             cross *= own
             cross *= weight
             del own
-            cc = scipy.fft.irfft2(cross, s=shape, workers=1)
-            return refine_peaks(cross, shape, subpixel_peaks(cc, max_shift))
+            return refine_peaks(cross, shape, coarse_peaks(cross, shape, max_shift))
 
         measured = np.concatenate(list(_imap(threads, peaks,
                                              _own_spectra(spectra, shape, shifts, groups))))
