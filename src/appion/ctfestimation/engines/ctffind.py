@@ -301,6 +301,7 @@ def _run_conversation(program: str, task: CtfTask, table: Answers, label: str
     try:
         child = pexpect.spawn(program, [], cwd=task.output_dir, encoding="utf-8",
                               codec_errors="replace", timeout=task.timeout_s, echo=False)
+        child.delaybeforesend = None  # each answer waits for its prompt already
     except pexpect.ExceptionPexpect as error:
         raise EngineError(f"cannot start {program}: {_one_line(str(error))}") from None
     deadline = time.monotonic() + task.timeout_s
