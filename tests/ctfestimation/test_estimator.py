@@ -174,3 +174,25 @@ def test_the_simulator_takes_its_ctf_from_the_fits_model(kv, amplitude_contrast,
     # and it calls that model rather than a copy: a changed chi changes the simulator
     monkeypatch.setattr(ctf_model, "chi", lambda *args, **kwargs: 0.5 * math.pi)
     np.testing.assert_allclose(ctf_values(truth, ky, kx), -1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("last_ring_a", [6.0, 3.5])
+def test_fit_resolution_ends_where_the_rings_end(last_ring_a):
+    """A profile that follows sin²(chi) out to a spacing and is noise beyond it is
+    "fitted up to" that spacing (within a ring), by CTFFIND's rule."""
+    from appion.ctfestimation.calc.internal.estimator import Profile1D, fit_resolution_a
+
+    params = SearchParameters(pixel_size_a=1.0, kv=300.0, cs_mm=2.7, box=512, resmin_a=30.0,
+                              resmax_a=3.0, defocus_min_a=5000.0, defocus_max_a=50000.0)
+    frequencies = np.arange(257) / 512.0
+    wavelength = 0.0197
+    chi = math.pi * wavelength * 15000.0 * frequencies ** 2
+    model = np.sin(chi) ** 2
+    rng = np.random.default_rng(3)
+    observed = np.where(frequencies <= 1.0 / last_ring_a, model, 0.0)
+    observed = observed + 0.05 * rng.normal(size=observed.size)
+    profile = Profile1D(frequencies, observed, model, np.zeros_like(model),
+                        np.ones_like(model), chi)
+    found = fit_resolution_a(profile, params)
+    ring = 1.0 / math.sqrt(1.0 / (wavelength * 15000.0) + 1.0 / last_ring_a ** 2)
+    assert ring * 0.97 <= found <= last_ring_a * 1.05

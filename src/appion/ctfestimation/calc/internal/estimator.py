@@ -56,8 +56,6 @@ _COARSE_KEEP = 6
 _BATCH_ELEMENTS = 1 << 21
 #: Rings of the 1D fit the coarse 2D search band holds at least (when resmax allows).
 LOW_BAND_RINGS = 4
-#: Local correlation below which the Thon rings are no longer considered fitted.
-FIT_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True)
@@ -672,19 +670,71 @@ def _local_correlation(observed: np.ndarray, model: np.ndarray, chi_1d: np.ndarr
     return goodness
 
 
-def fit_resolution_a(profile: Profile1D, params: SearchParameters,
-                     threshold: float = FIT_THRESHOLD) -> float:
-    """Spacing (Å) up to which the rings are fitted: where the local correlation first drops.
+#: CTFFIND's thresholds on the fit's ring correlation (cisTEM ``ctffind.cpp``): the rings
+#: count as fitted until the correlation falls below :data:`FIT_LOW` once it was above it
+#: for more than three bins, or below :data:`FIT_SIGNIFICANT` once it was above
+#: :data:`FIT_HIGH` for more than three bins.
+FIT_LOW, FIT_SIGNIFICANT, FIT_HIGH = 0.1, 0.5, 0.66
 
-    Scanning out from the low-resolution limit, the rings count as fitted until the
-    local correlation stays below ``threshold``; Nyquist when it never does.
+
+def fit_resolution_a(profile: Profile1D, params: SearchParameters) -> float:
+    """Spacing (Å) up to which the Thon rings are fitted, by CTFFIND's rule.
+
+    The ring correlation is :func:`fit_ring_correlation`; the scan starts a tenth of
+    the way out (and at the low-resolution limit at the earliest) and stops as
+    described at :data:`FIT_LOW`; Nyquist when it never stops, the low-resolution
+    limit when the fit is nowhere significant.
     """
     frequencies = profile.spatial_frequency
-    start = int(np.searchsorted(frequencies, 1.0 / params.resmin_a))
-    below = np.nonzero(profile.goodness[start:] < threshold)[0]
-    if below.size == 0:
-        return 1.0 / float(frequencies[-1])
-    index = start + int(below[0])
-    if index <= start:
+    first_fit = int(np.searchsorted(frequencies, 1.0 / params.resmin_a))
+    frc = fit_ring_correlation(profile.observed, profile.model, profile.chi, first_fit)
+    above_low = above_significant = above_high = 0
+    last = None
+    for index in range(int(0.1 * frc.size), frc.size):
+        value = frc[index]
+        if (above_low > 3 and value < FIT_LOW) or (above_high > 3 and value < FIT_SIGNIFICANT):
+            last = index
+            break
+        above_low += value > FIT_LOW
+        above_significant += value > FIT_SIGNIFICANT
+        above_high += value > FIT_HIGH
+    if last is None or above_significant == frc.size - int(0.1 * frc.size):
+        last = frc.size - 1
+    if above_significant == 0 or last <= first_fit:
         return params.resmin_a
-    return 1.0 / float(frequencies[index - 1])
+    return 1.0 / float(frequencies[last])
+
+
+def fit_ring_correlation(observed: np.ndarray, model: np.ndarray, chi: np.ndarray,
+                         first_fit: int) -> np.ndarray:
+    """Correlation of the equiphase average and the fit around each bin, as CTFFIND
+    computes it (``ComputeFRCBetween1DSpectrumAndFit``).
+
+    The window's half-width is the distance between the model's extrema around the
+    bin times 1 + 0.1 per extremum passed (wider further out), at least 1/40 of the
+    bins and at most half of them; a window is shifted inwards at either end.  Bins
+    below ``first_fit`` get 1.
+    """
+    count = observed.size
+    minimum = max(1, count // 40)
+    extrema = np.floor(np.maximum.accumulate(np.maximum(chi, 0.0)) / (math.pi / 2))
+    half_width = np.full(count, minimum, dtype=int)
+    changes = np.flatnonzero(np.diff(extrema) != 0) + 1
+    previous = 0
+    for at in changes:
+        width = max(minimum, int((1.0 + 0.1 * extrema[at]) * (at - previous + 1)))
+        half_width[previous:at] = min(width, count // 2 - 1)
+        previous = int(at)
+    if previous > 0:
+        half_width[previous:] = half_width[previous - 1]
+    frc = np.ones(count)
+    for index in range(first_fit, count):
+        width = int(half_width[index])
+        lo, hi = index - width, index + width
+        if lo < first_fit:
+            lo, hi = first_fit, first_fit + 2 * width + 1
+        if hi >= count:
+            hi, lo = count - 1, count - 2 * width - 2
+        lo = max(lo, 0)
+        frc[index] = pearson(observed[lo:hi + 1], model[lo:hi + 1])
+    return frc
