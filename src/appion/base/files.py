@@ -169,8 +169,8 @@ def read_mrc(path: str | Path, what: str, advice: str = "check the file", *,
     (<reason>); <advice>"``.
     """
     import mrcfile
-    try:
-        with mrcfile.open(path, permissive=True) as mrc:
+    try:  # mapped and copied once (mrcfile.open would read it whole, then we copy again)
+        with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
             data = mrc.data
             if data is None:
                 raise ValueError("no image data")
