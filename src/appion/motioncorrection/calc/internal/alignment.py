@@ -291,7 +291,6 @@ def coarse_peaks(cross: np.ndarray, shape: tuple[int, int], max_shift: float | N
     return subpixel_peaks(cc, limit) * factor
 
 
-
 def refine_peaks(cross: np.ndarray, shape: tuple[int, int], peaks: np.ndarray,
                  radius: float = REFINE_RADIUS, step: float = REFINE_STEP) -> np.ndarray:
     """Peaks (n, 2) x y refined on a fine grid around coarse ``peaks``.
