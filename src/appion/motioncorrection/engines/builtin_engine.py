@@ -12,9 +12,9 @@ holds all of its frames as floats at full size:
    thread while the previous one is shifted and added to the plain and
    dose-weighted sums (as a whole, or tile by tile on every thread).
 
-Frames that cost decoding are kept from the first pass as decoded (uint8 counts,
-one byte a pixel), when they fit in a quarter of the machine's memory: decoding
-an LZW K3 frame takes longer than its share of the summing.  EER movies always
+Frames that cost decoding are kept from the first pass as decoded (a K3's counts
+take one byte a pixel), when they fit in a quarter of the machine's memory:
+decoding an LZW K3 frame takes longer than its share of the summing.  EER movies always
 keep their rendered frames, which sum several raw frames each; memory-mapped MRC
 frames are simply read again.
 
