@@ -24,8 +24,6 @@ LEADING_COMMANDS = {"db": "appion.cli.db", "simulate": "appion.simulation.cli"}
 TRAILING_COMMANDS = {"pipeline": "appion.cli.pipeline", "serve": "appion.cli.serve",
                      "status": "appion.cli.status", "demo": "appion.cli.demo",
                      "curate": "appion.curation.cli", "export": "appion.export.cli"}
-#: Every module that registers an application command.
-SUBCOMMAND_MODULES = tuple(LEADING_COMMANDS.values()) + tuple(TRAILING_COMMANDS.values())
 
 
 def _register(subparsers, commands: dict[str, str], wanted: str | None) -> None:
