@@ -688,9 +688,10 @@ def fit_resolution_a(profile: Profile1D, params: SearchParameters) -> float:
     frequencies = profile.spatial_frequency
     first_fit = int(np.searchsorted(frequencies, 1.0 / params.resmin_a))
     frc = fit_ring_correlation(profile.observed, profile.model, profile.chi, first_fit)
+    first_checked = int(0.1 * frc.size)
     above_low = above_significant = above_high = 0
     last = None
-    for index in range(int(0.1 * frc.size), frc.size):
+    for index in range(first_checked, frc.size):
         value = frc[index]
         if (above_low > 3 and value < FIT_LOW) or (above_high > 3 and value < FIT_SIGNIFICANT):
             last = index
@@ -698,7 +699,7 @@ def fit_resolution_a(profile: Profile1D, params: SearchParameters) -> float:
         above_low += value > FIT_LOW
         above_significant += value > FIT_SIGNIFICANT
         above_high += value > FIT_HIGH
-    if last is None or above_significant == frc.size - int(0.1 * frc.size):
+    if last is None or above_significant == frc.size - first_checked:
         last = frc.size - 1
     if above_significant == 0 or last <= first_fit:
         return params.resmin_a
