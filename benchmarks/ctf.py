@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from appion.base.files import write_mrc  # noqa: E402
 from appion.ctfestimation.calc.internal.ctf_model import ctf_filtered_noise  # noqa: E402
 from appion.ctfestimation.calc.internal.estimator import (  # noqa: E402
     estimate_ctf,
@@ -101,13 +102,10 @@ def run_builtin(image: np.ndarray, params: SearchParameters,
 def run_ctffind(image: np.ndarray, params: SearchParameters, truth: tuple[float, float, float],
                 executable: str, workdir: str) -> dict:
     """CTFFIND through the project's engine on the same micrograph and search."""
-    import mrcfile
-
     from appion.ctfestimation.contract import engine_task
     from appion.ctfestimation.engines.ctffind import run_ctffind as run_engine
-    with mrcfile.new(os.path.join(workdir, "bench.mrc"), overwrite=True) as mrc:
-        mrc.set_data(np.asarray(image, dtype=np.float32))
-        mrc.voxel_size = params.pixel_size_a
+    write_mrc(os.path.join(workdir, "bench.mrc"), np.asarray(image, dtype=np.float32),
+              params.pixel_size_a)
     started = time.perf_counter()
     output = run_engine(engine_task("bench.mrc", workdir, "bench", params), executable)
     return {"seconds": round(time.perf_counter() - started, 3), "version": output.engine_version,
@@ -175,8 +173,6 @@ def warm_worker(size: int, box: int, workdir: str, repeats: int = 3) -> dict:
     four graphs: the task minus the two); best of ``repeats``, in wall-clock and in
     processor seconds (``cpu_``, less disturbed by other work on a shared machine).
     """
-    import mrcfile
-
     from appion.ctfestimation.contract import engine_task
     from appion.ctfestimation.worker import run_task as run_ctf_task
     defocus_1, defocus_2, azimuth, snr, bfactor = CASES["easy"]
@@ -184,8 +180,7 @@ def warm_worker(size: int, box: int, workdir: str, repeats: int = 3) -> dict:
     image = ctf_filtered_noise((size, size), params.pixel_size_a, defocus_1, defocus_2, azimuth,
                                signal_to_noise=snr, bfactor_a2=bfactor, seed=1)
     path = os.path.join(workdir, "worker.mrc")
-    with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data(image)
+    write_mrc(path, image)
     task = replace(engine_task(path, workdir, "worker", params), image_id=1,
                    defocus_init_a=0.5 * (defocus_1 + defocus_2))
     run_ctf_task(task)
@@ -211,16 +206,13 @@ def whole_process(size: int, box: int, ctffind: str | None, workdir: str,
     import subprocess
     import sys
 
-    import mrcfile
     params = replace(NOISE_SEARCH, box=box)
     results = {}
     for name, (defocus_1, defocus_2, azimuth, snr, bfactor) in CASES.items():
         image = ctf_filtered_noise((size, size), params.pixel_size_a, defocus_1, defocus_2,
                                    azimuth, signal_to_noise=snr, bfactor_a2=bfactor, seed=1)
         path = os.path.join(workdir, f"{name}.mrc")
-        with mrcfile.new(path, overwrite=True) as mrc:
-            mrc.set_data(np.asarray(image, dtype=np.float32))
-            mrc.voxel_size = params.pixel_size_a
+        write_mrc(path, np.asarray(image, dtype=np.float32), params.pixel_size_a)
         command = [sys.executable, "-m", "appion.cli.main", "ctf", path,
                    "--apix", str(params.pixel_size_a), "--kv", str(params.kv),
                    "--cs", str(params.cs_mm), "--ac", str(params.amplitude_contrast),
