@@ -20,7 +20,9 @@ def _profiling(dask_worker) -> tuple[bool, int]:
 def test_workers_keep_no_profile_history():
     settings = ClusterSettings(min_workers=1, max_workers=2)
     with make_local_cluster(settings) as cluster, Client(cluster) as client:
-        cluster.scale(2)
+        # a second worker, added later; adaptive bounds (not scale) so that the adaptive
+        # loop cannot retire it, idle, while client.run talks to it
+        cluster.adapt(minimum=2, maximum=2)
         client.wait_for_workers(2, timeout=60)
         client.gather(client.map(sum, [[i, 1] for i in range(20)]))
         states = client.run(_profiling)
