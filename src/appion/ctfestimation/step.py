@@ -112,10 +112,19 @@ class CtfStep:
         self._fieldsize_used: dict[tuple[str, int], int] = {}
 
     def init_run(self, run: RunContext) -> None:
-        """The run's parameter and ``ApAceRunData`` rows (nothing without ``writes_rows``)."""
+        """The run's parameter and ``ApAceRunData`` rows (nothing without ``writes_rows``).
+
+        The parameter row holds the microscope's Cs, which a session knows only from its
+        first exposure: before it, nothing is written, and the first result's store
+        writes the rows (:meth:`RunIds.get_or_init`), as classic writes them with its
+        first image.  Written earlier with no Cs, the same command started again later
+        would be refused as a run with other parameters.
+        """
         if not run.writes_rows:
             return
         cs_mm = metadata.session_cs_mm(run.session["id"])
+        if cs_mm is None:
+            return
         run_id = results.save_run(runname=run.runname, rundir=str(run.rundir),
                                   session_id=run.session["id"],
                                   params=params_row(self.options, cs_mm))
